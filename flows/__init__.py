@@ -1,0 +1,1 @@
+"""Prefect flows: thin recipes whose tasks each make one call into kqc."""

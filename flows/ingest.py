@@ -1,0 +1,150 @@
+"""The ingest flow: every dropped file ends stored and archived, duplicate and
+archived, rejected and quarantined with its errors.csv, or (when the database
+could not take it) still in the inbox to be tried again."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kqc.flows.prepare import Prepared, prepare
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from kqc import inbox, store
+
+
+@dataclass(frozen=True)
+class Places:
+    db: Path
+    archive: Path
+    quarantine: Path
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    file: str
+    sha256: str
+    status: str  # ingested | duplicate | rejected | failed (left in the inbox)
+    rows: int
+    errors: int
+    stored_as: str | None = None
+    errors_csv: str | None = None
+    kind: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@task(cache_policy=NO_CACHE)
+def discover_files(paths: list[Path], places: Places) -> list[Path]:
+    return inbox.discover(paths, exclude=[places.archive, places.quarantine])
+
+
+@task(cache_policy=NO_CACHE)
+def load_file(path: Path) -> inbox.DroppedFile | None:
+    return inbox.read_complete(path)
+
+
+@task(cache_policy=NO_CACHE)
+def already_ingested(db: Path, sha256: str) -> bool:
+    return store.ingested_sha256(db, sha256)
+
+
+@task(cache_policy=NO_CACHE)
+def prepare_file(name: str, data: bytes) -> Prepared:
+    return prepare(name, data)
+
+
+@task(cache_policy=NO_CACHE)
+def store_file(db: Path, record: store.FileRecord, prepared: Prepared | None) -> str:
+    if prepared is None:
+        return store.store_ingested(db, file=record, results=None, register=None)
+    results = prepared.rows if prepared.kind == "results" else None
+    register = prepared.rows if prepared.kind == "register" else None
+    return store.store_ingested(db, file=record, results=results, register=register)
+
+
+@task(cache_policy=NO_CACHE)
+def record_rejection(db: Path, record: store.FileRecord) -> None:
+    store.store_rejected(db, file=record)
+
+
+@task(cache_policy=NO_CACHE)
+def write_errors(target: Path, prepared: Prepared) -> Path:
+    path = inbox.errors_path(target)
+    inbox.write_atomic(path, inbox.errors_csv(prepared.problems))
+    return path
+
+
+@task(cache_policy=NO_CACHE)
+def file_away(source: Path, target: Path) -> Path:
+    return inbox.move_into(source, target)
+
+
+def _record(
+    dropped: inbox.DroppedFile, kind: str | None, errors: int, target: Path
+) -> store.FileRecord:
+    return store.FileRecord(
+        file_name=dropped.path.name,
+        sha256=dropped.sha256,
+        kind=kind,
+        received_at=datetime.now(UTC),
+        size_bytes=len(dropped.data),
+        error_count=errors,
+        stored_as=str(target),
+    )
+
+
+def _ingest_one(dropped: inbox.DroppedFile, places: Places) -> FileOutcome:
+    name = dropped.path.name
+    archived = inbox.target_for(places.archive, name, dropped.sha256)
+    if already_ingested(places.db, dropped.sha256):
+        store_file(places.db, _record(dropped, None, 0, archived), None)
+        final = file_away(dropped.path, archived)
+        return FileOutcome(name, dropped.sha256, "duplicate", 0, 0, str(final))
+    prepared = prepare_file(name, dropped.data)
+    if not prepared.accepted:
+        quarantined = inbox.target_for(places.quarantine, name, dropped.sha256)
+        record_rejection(
+            places.db, _record(dropped, prepared.kind, len(prepared.problems), quarantined)
+        )
+        report = write_errors(quarantined, prepared)
+        final = file_away(dropped.path, quarantined)
+        return FileOutcome(
+            name,
+            dropped.sha256,
+            "rejected",
+            0,
+            len(prepared.problems),
+            str(final),
+            str(report),
+            prepared.kind,
+            prepared.problems[0].problem,
+        )
+    status = store_file(places.db, _record(dropped, prepared.kind, 0, archived), prepared)
+    final = file_away(dropped.path, archived)
+    rows = prepared.rows.height if status == "ingested" else 0
+    return FileOutcome(name, dropped.sha256, status, rows, 0, str(final), kind=prepared.kind)
+
+
+@flow(name="kqc-ingest", log_prints=False, validate_parameters=False)
+def ingest_flow(paths: list[Path], places: Places) -> list[FileOutcome]:
+    logger = get_run_logger()
+    outcomes: list[FileOutcome] = []
+    for path in discover_files(paths, places):
+        dropped = load_file(path)
+        if dropped is None:
+            logger.info("%s is still being written; left for the next run", path)
+            continue
+        try:
+            outcome = _ingest_one(dropped, places)
+        except Exception as err:  # one file's failure must not stop the others
+            # The file stays where it was dropped: nothing stored, nothing lost.
+            logger.exception("%s could not be stored", path)
+            outcome = FileOutcome(path.name, dropped.sha256, "failed", 0, 0, reason=str(err))
+        logger.info("%s: %s", path.name, outcome.status)
+        outcomes.append(outcome)
+    return outcomes

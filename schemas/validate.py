@@ -1,0 +1,99 @@
+"""Run a schema and turn Pandera's failure cases into kqc Problems.
+
+Pandera reports a 0-based index into the validated frame; people need the row
+their spreadsheet shows, which the frame carries as `source_row`. This is the
+one place that mapping happens.
+"""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+from kqc.schemas.register import RegisterSchema
+from kqc.schemas.results import ResultsSchema
+
+from kqc.core.problems import Problem
+
+_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "results": ResultsSchema,
+    "register": RegisterSchema,
+}
+
+
+def validate(frame: pl.DataFrame, kind: str, headers: dict[str, str]) -> list[Problem]:
+    """Every problem the schema finds in `frame`, at once; [] when it passes."""
+    schema = _SCHEMAS[kind]
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return _problems(errors.failure_cases, frame, schema, headers)
+    return []
+
+
+def _problems(
+    failures: pl.DataFrame,
+    frame: pl.DataFrame,
+    schema: type[pa.DataFrameModel],
+    headers: dict[str, str],
+) -> list[Problem]:
+    rows = frame["source_row"].to_list()
+    messages = _check_messages(schema)
+    found: set[Problem] = set()
+    for case in failures.iter_rows(named=True):
+        index = case.get("index")
+        row = rows[index] if index is not None and 0 <= index < len(rows) else 1
+        column = case.get("column") or ""
+        check = str(case.get("check") or "")
+        field = column if column in frame.columns else ""
+        value = "" if case.get("failure_case") is None else str(case["failure_case"])
+        if not field and index is not None and 0 <= index < len(rows):
+            value = ""
+        text = messages.get((field, check)) or messages.get(("", check)) or _default(field, check)
+        source_field = _REPORTED_AS.get(field, field)
+        found.add(Problem(row, headers.get(source_field, field or "(row)"), value, text))
+    return sorted(found)
+
+
+# Canonical fields come from the lab's result or unit column: report those.
+_REPORTED_AS = {
+    "value": "result",
+    "qualifier": "result",
+    "bound": "result",
+    "test_portion_g": "result",
+    "reported_result": "result",
+    "reported_unit": "unit",
+    "reported_analyte": "analyte",
+}
+
+
+def _check_messages(schema: type[pa.DataFrameModel]) -> dict[tuple[str, str], str]:
+    """(field, check name) -> the sentence a technician reads. A field's
+    `title` is its message for every value check that fails on it."""
+    messages: dict[tuple[str, str], str] = {}
+    built = schema.to_schema()
+    for name, column in built.columns.items():
+        if column.title:
+            for check in column.checks:
+                messages[(name, str(check))] = column.title
+                messages[(name, check.name)] = column.title
+                messages[(name, str(check.error))] = column.title
+    for check in built.checks:
+        if check.error:
+            messages[("", check.error)] = check.error
+            messages[("", str(check.name))] = check.error
+    return messages
+
+
+def _default(field: str, check: str) -> str:
+    if check.startswith("isin"):
+        return f"{field} is not one of the allowed values"
+    if "unique" in check:
+        return (
+            "the same result appears more than once in this file (same lab, sample, analyte,"
+            " unit, sample type and unit number): remove the repeat"
+        )
+    if check in ("not_nullable", "nullable"):
+        return f"{field} is empty: fill it in"
+    if check.startswith(("greater_than", "less_than", "in_range")):
+        return f"{field} is out of range ({check})"
+    return f"{field or 'row'} fails check {check}"

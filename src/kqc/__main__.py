@@ -1,0 +1,3 @@
+from kqc.cli import main
+
+main()

@@ -1,0 +1,184 @@
+"""The `kqc` command: parse arguments, call flows or the store, turn errors
+into one sentence and an exit code (0 done, 1 something to act on, 2 bad usage
+or configuration). Read-only commands never import Prefect."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kqc import quiet
+from kqc.errors import KqcError, UsageError
+from kqc.settings import Locations, locations
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="kqc: kratom lab results in, validated, stored in DuckDB, flagged with cited limits.",
+)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", help="Database file (default: $KQC_DB, else ./kqc.duckdb).", show_default=False
+    ),
+]
+InboxOption = Annotated[
+    Path | None, typer.Option("--inbox", help="Inbox folder (default: inbox/ beside the db).")
+]
+ArchiveOption = Annotated[
+    Path | None, typer.Option("--archive", help="Archive folder (default: archive/ beside the db).")
+]
+QuarantineOption = Annotated[
+    Path | None,
+    typer.Option("--quarantine", help="Quarantine folder (default: quarantine/ beside the db)."),
+]
+
+
+def _run_ingest(paths: list[Path], where: Locations) -> list[Any]:
+    """Run the Prefect ingest flow with Prefect's output kept in the log."""
+    quiet.mute_prefect(where.logs / "kqc.log")
+    from kqc.flows.ingest import Places, ingest_flow  # Prefect loads only here
+
+    places = Places(db=where.db, archive=where.archive, quarantine=where.quarantine)
+    return list(ingest_flow(paths, places))
+
+
+def _show_outcomes(outcomes: list[Any], as_json: bool) -> None:
+    if as_json:
+        for outcome in outcomes:
+            print(json.dumps(outcome.as_dict(), ensure_ascii=False))
+        return
+    console = Console()
+    if not outcomes:
+        console.print("Nothing to ingest.")
+        return
+    table = Table("file", "status", "rows", "errors", "now in", title="kqc ingest")
+    for o in outcomes:
+        style = {"ingested": "green", "duplicate": "cyan", "rejected": "red"}.get(
+            o.status, "yellow"
+        )
+        table.add_row(
+            o.file,
+            f"[{style}]{o.status}[/]",
+            str(o.rows),
+            str(o.errors),
+            o.errors_csv or o.stored_as or "inbox (left for retry)",
+        )
+    console.print(table)
+    for o in outcomes:
+        if o.status == "rejected":
+            console.print(f"[red]{o.file}[/] rejected: {o.reason} — see {o.errors_csv}")
+        elif o.status == "failed":
+            console.print(f"[yellow]{o.file}[/] left in the inbox: {o.reason}")
+
+
+def _exit_code(outcomes: list[Any]) -> int:
+    return 1 if any(o.status in ("rejected", "failed") for o in outcomes) else 0
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or folders to ingest (default: the inbox).", show_default=False),
+    ] = None,
+    db: DbOption = None,
+    inbox: InboxOption = None,
+    archive: ArchiveOption = None,
+    quarantine: QuarantineOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
+) -> None:
+    """Ingest dropped files now: store, archive or quarantine each one."""
+    where = locations(db, inbox=inbox, archive=archive, quarantine=quarantine)
+    if paths:
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            raise UsageError(f"no such file or folder: {missing[0]} — check the path")
+        targets = [p.absolute() for p in paths]
+    else:
+        where.inbox.mkdir(parents=True, exist_ok=True)
+        targets = [where.inbox]
+    outcomes = _run_ingest(targets, where)
+    _show_outcomes(outcomes, as_json)
+    raise typer.Exit(_exit_code(outcomes))
+
+
+_DEMO_MARK = ".kqc-demo"
+
+
+def _sample_files() -> list[Path]:
+    root = resources.files("kqc.sample_data")
+    return sorted(
+        Path(str(entry))
+        for entry in root.iterdir()
+        if entry.is_file() and not entry.name.startswith((".", "_")) and entry.name != "README.md"
+    )
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder for the demo database and its inbox.")
+    ] = Path("kqc-demo"),
+) -> None:
+    """Run the whole pipeline on sample_data/ in a fresh folder and say where to look."""
+    directory = directory.absolute()
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / _DEMO_MARK).exists():
+            raise UsageError(
+                f"{directory} exists and is not a kqc demo folder: pass --dir with a new folder"
+            )
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / _DEMO_MARK).write_text("made by kqc demo; safe to delete\n")
+    where = locations(directory / "kqc.duckdb")
+    where.inbox.mkdir()
+    for sample in _sample_files():
+        shutil.copyfile(sample, where.inbox / sample.name)
+    outcomes = _run_ingest([where.inbox], where)
+    _show_outcomes(outcomes, as_json=False)
+    console = Console()
+    console.print(
+        f"\nDatabase:   {where.db}\nArchive:    {where.archive}\nQuarantine: {where.quarantine}"
+        " (each rejected file has <name>.errors.csv beside it)\n"
+        f'Query it:   duckdb -readonly {where.db} "SELECT * FROM batch_status"'
+    )
+
+
+def _error(message: str) -> None:
+    print(f"kqc: {message}", file=quiet.user_stderr())
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.UsageError as err:
+        hint = (
+            f" (see: kqc {err.ctx.info_name} --help)"
+            if err.ctx and err.ctx.info_name != "kqc"
+            else " (see: kqc --help)"
+        )
+        _error(err.format_message().replace("\n", " ") + hint)
+        code = 2
+    except click.exceptions.Abort:
+        _error("stopped")
+        code = 130
+    except KqcError as err:
+        _error(err.message)
+        code = err.exit_code
+    except Exception as err:  # the last line of defence: a sentence, never a traceback
+        _error(f"unexpected failure ({type(err).__name__}: {err}); report it with the command")
+        code = 1
+    sys.stdout.flush()
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,1 @@
+"""The functional core: pure Polars and Python, no Prefect, DuckDB or CLI."""

@@ -1,0 +1,102 @@
+"""Column-at-a-time cell parsing: numbers on a fast path, the rest one by one.
+
+Result and limit columns are mostly plain numbers; those are cast by Polars in
+bulk. Only the distinct texts that are not plain numbers ("<LOQ", "3,2E4",
+"Absent in 25 g") go through the Python parser, so a million-row file costs
+what its few distinct qualifiers cost. `kqc.core.qualifiers.parse_result` stays
+the single definition: the fast path only takes texts it would read as
+`float(text)`.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kqc.core.qualifiers import PLAIN_NUMBER, NotTested, Parsed, parse_number, parse_result
+
+RESULT_PARTS: dict[str, pl.DataType] = {
+    "value": pl.Float64(),
+    "qualifier": pl.String(),
+    "bound": pl.Float64(),
+    "test_portion_g": pl.Float64(),
+    "not_tested": pl.Boolean(),
+    "problem": pl.String(),
+}
+
+
+def _is_plain(col: str) -> pl.Expr:
+    return pl.col(col).str.contains(PLAIN_NUMBER)
+
+
+def parse_result_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFrame:
+    """One row per input text: value, qualifier, bound, test_portion_g,
+    not_tested and problem (NULL when the cell reads cleanly)."""
+    frame = pl.DataFrame({"text": texts.cast(pl.String).str.strip_chars()})
+    plain = frame.select(_is_plain("text").fill_null(False)).to_series()
+    others = frame.filter(~plain).unique()
+    looked_up = pl.DataFrame(
+        [_result_parts(t, decimal_comma) for t in others["text"].to_list()],
+        schema={"text": pl.String(), **RESULT_PARTS},
+        orient="row",
+    )
+    joined = frame.join(looked_up, on="text", how="left", nulls_equal=True, maintain_order="left")
+    cast = pl.col("text").cast(pl.Float64, strict=False)
+    overflow = pl.lit(plain) & cast.is_infinite()
+    return joined.with_columns(
+        pl.when(overflow)
+        .then(None)
+        .when(plain)
+        .then(cast)
+        .otherwise(pl.col("value"))
+        .alias("value"),
+        pl.when(plain).then(pl.lit(False)).otherwise(pl.col("not_tested")).alias("not_tested"),
+        pl.when(overflow)
+        .then(pl.format("'{}' is not a finite number", pl.col("text")))
+        .otherwise(pl.col("problem"))
+        .alias("problem"),
+    ).select(list(RESULT_PARTS))
+
+
+def _result_parts(text: str | None, decimal_comma: bool) -> tuple[object, ...]:
+    outcome = parse_result(text or "", decimal_comma=decimal_comma)
+    if isinstance(outcome, NotTested):
+        return (text, None, None, None, None, True, None)
+    if isinstance(outcome, Parsed):
+        return (
+            text,
+            outcome.value,
+            outcome.qualifier,
+            outcome.bound,
+            outcome.test_portion_g,
+            False,
+            None,
+        )
+    return (text, None, None, None, None, False, outcome.problem)
+
+
+def parse_number_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFrame:
+    """value and problem for a column of optional plain numbers (LOQ, dilution…).
+    An empty cell is NULL, not a problem."""
+    frame = pl.DataFrame({"text": texts.cast(pl.String).str.strip_chars()})
+    frame = frame.with_columns(
+        pl.when(pl.col("text") == "").then(None).otherwise(pl.col("text")).alias("text")
+    )
+    plain = frame.select(_is_plain("text").fill_null(True)).to_series()
+    others = frame.filter(~plain).unique()
+    rows = []
+    for t in others["text"].to_list():
+        parsed = parse_number(t, decimal_comma=decimal_comma)
+        rows.append((t, parsed, None) if isinstance(parsed, float) else (t, None, parsed))
+    looked_up = pl.DataFrame(
+        rows,
+        schema={"text": pl.String(), "value": pl.Float64(), "problem": pl.String()},
+        orient="row",
+    )
+    joined = frame.join(looked_up, on="text", how="left", nulls_equal=True, maintain_order="left")
+    return joined.select(
+        pl.when(plain)
+        .then(pl.col("text").cast(pl.Float64, strict=False))
+        .otherwise(pl.col("value"))
+        .alias("value"),
+        pl.col("problem"),
+    )

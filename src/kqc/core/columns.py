@@ -1,0 +1,325 @@
+"""Column names: the synonyms labs and QA actually use, mapped to contract fields.
+
+Matching is case-, space- and punctuation-insensitive (`names.name_key`), so
+'Lot #', 'LOT' and 'lot_no' are one entry each at most. A file's kind (results
+or batch register) is told by the fields its columns map to, never by its name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kqc.core.names import name_key
+
+Kind = Literal["results", "register"]
+
+RESULT_FIELDS: dict[str, tuple[str, ...]] = {
+    "batch_id": (
+        "batch",
+        "batch id",
+        "batch no",
+        "batch no.",
+        "batch number",
+        "batch #",
+        "lot",
+        "lot #",
+        "lot no",
+        "lot number",
+        "lot id",
+        "batch/lot",
+        "lot/batch",
+        "batch lot",
+        "lot code",
+        "batch code",
+    ),
+    "sample_id": (
+        "sample",
+        "sample id",
+        "sample no",
+        "sample number",
+        "sample #",
+        "lab sample id",
+        "sample code",
+        "specimen id",
+        "lab sample",
+        "sample ref",
+        "client sample id",
+    ),
+    "lab_id": (
+        "lab",
+        "lab id",
+        "laboratory",
+        "lab name",
+        "testing lab",
+        "laboratory name",
+        "laboratory id",
+        "testing laboratory",
+    ),
+    "analyte": (
+        "analyte",
+        "test",
+        "compound",
+        "parameter",
+        "analyte name",
+        "component",
+        "determinand",
+        "substance",
+        "test name",
+        "target",
+        "test item",
+    ),
+    "result": (
+        "result",
+        "value",
+        "conc",
+        "conc.",
+        "concentration",
+        "amount",
+        "result value",
+        "reported result",
+        "final result",
+        "measured value",
+        "reading",
+    ),
+    "unit": (
+        "unit",
+        "units",
+        "uom",
+        "unit of measure",
+        "result unit",
+        "result units",
+        "reporting unit",
+        "reporting units",
+    ),
+    "unit_no": (
+        "unit no",
+        "unit #",
+        "unit number",
+        "replicate",
+        "rep",
+        "capsule",
+        "capsule no",
+        "capsule #",
+        "capsule number",
+        "tablet no",
+        "tablet #",
+        "serving no",
+        "serving #",
+        "increment",
+        "dosage unit",
+        "unit id",
+        "position",
+        "vial",
+        "shot no",
+        "replicate no",
+    ),
+    "sample_type": (
+        "sample type",
+        "qc type",
+        "sample class",
+        "sample kind",
+        "qc sample type",
+        "sample category",
+    ),
+    "spike_level": (
+        "spike level",
+        "spike",
+        "spike amount",
+        "spike conc",
+        "spike concentration",
+        "spiked amount",
+        "fortification level",
+        "certified value",
+        "expected value",
+        "true value",
+        "reference value",
+        "nominal",
+    ),
+    "lod": ("lod", "limit of detection", "mdl", "detection limit", "dl", "method detection limit"),
+    "loq": (
+        "loq",
+        "limit of quantitation",
+        "limit of quantification",
+        "lloq",
+        "pql",
+        "rl",
+        "reporting limit",
+        "quantitation limit",
+        "quantification limit",
+    ),
+    "method": ("method", "method id", "test method", "procedure", "sop", "method reference"),
+    "analyzed_at": (
+        "analyzed",
+        "analyzed at",
+        "analysis date",
+        "date analyzed",
+        "analysed",
+        "analysed at",
+        "date analysed",
+        "date tested",
+        "test date",
+        "analyzed on",
+        "date of analysis",
+        "analysis datetime",
+        "tested on",
+    ),
+    "analyst": ("analyst", "analyzed by", "analysed by", "tested by", "chemist", "technician"),
+    "instrument": ("instrument", "instrument id", "equipment", "instrument name"),
+    "dilution": ("dilution", "dilution factor", "df", "dil", "dil factor"),
+    "accreditation": (
+        "accreditation",
+        "accreditation id",
+        "accreditation no",
+        "accreditation number",
+        "iso 17025",
+        "certificate of accreditation",
+    ),
+}
+
+REGISTER_FIELDS: dict[str, tuple[str, ...]] = {
+    "batch_id": RESULT_FIELDS["batch_id"],
+    "product_id": (
+        "product id",
+        "product",
+        "product code",
+        "sku",
+        "item no",
+        "item number",
+        "item code",
+    ),
+    "product_name": ("product name", "name", "description", "product description", "item name"),
+    "form": ("form", "dosage form", "product form", "format"),
+    "label_claim_mg_per_serving": (
+        "label claim",
+        "label claim mg per serving",
+        "label claim mg serving",
+        "label claim mg/serving",
+        "label claim (mg/serving)",
+        "label claim mg",
+        "mitragynine label claim",
+        "mitragynine claim",
+        "claimed mitragynine",
+        "declared mitragynine",
+        "label claim mitragynine mg per serving",
+        "mitragynine mg per serving",
+        "mitragynine per serving mg",
+    ),
+    "serving_size_g": (
+        "serving size g",
+        "serving size",
+        "serving size (g)",
+        "serving g",
+        "serving size grams",
+        "serving mass g",
+        "serving weight g",
+    ),
+    "servings_per_day": (
+        "servings per day",
+        "max servings per day",
+        "servings/day",
+        "daily servings",
+        "servings day",
+        "maximum servings per day",
+    ),
+    "units_per_serving": (
+        "units per serving",
+        "capsules per serving",
+        "tablets per serving",
+        "caps per serving",
+        "units/serving",
+        "count per serving",
+    ),
+    "manufacturer": ("manufacturer", "mfr", "made by", "producer", "processor"),
+    "manufactured_on": (
+        "manufactured on",
+        "manufacture date",
+        "mfg date",
+        "date of manufacture",
+        "manufactured",
+        "production date",
+        "mfd",
+    ),
+    "markets": ("markets", "market", "states", "sold in", "jurisdictions", "jurisdiction"),
+}
+
+RESULT_REQUIRED: tuple[str, ...] = ("batch_id", "sample_id", "analyte", "result", "unit", "lab_id")
+REGISTER_REQUIRED: tuple[str, ...] = (
+    "batch_id",
+    "product_id",
+    "product_name",
+    "form",
+    "label_claim_mg_per_serving",
+    "serving_size_g",
+    "servings_per_day",
+)
+# Fields whose presence says "this is a batch register, not results".
+_REGISTER_MARKERS = (
+    "label_claim_mg_per_serving",
+    "serving_size_g",
+    "servings_per_day",
+    "product_id",
+    "product_name",
+)
+
+
+def _index(fields: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for fld, synonyms in fields.items():
+        for s in (fld, *synonyms):
+            index.setdefault(name_key(s), fld)
+    return index
+
+
+_RESULT_INDEX = _index(RESULT_FIELDS)
+_REGISTER_INDEX = _index(REGISTER_FIELDS)
+
+
+def result_field(header: str) -> str | None:
+    return _RESULT_INDEX.get(name_key(header))
+
+
+def register_field(header: str) -> str | None:
+    return _REGISTER_INDEX.get(name_key(header))
+
+
+@dataclass
+class ColumnMap:
+    """Which lab header became which field, and which fields appear twice."""
+
+    fields: dict[str, str] = field(default_factory=dict)  # field -> lab header
+    clashes: list[tuple[str, str, str]] = field(default_factory=list)  # (field, first, second)
+    unmapped: list[str] = field(default_factory=list)
+
+
+def map_columns(headers: list[str], kind: Kind) -> ColumnMap:
+    lookup = result_field if kind == "results" else register_field
+    cmap = ColumnMap()
+    for h in headers:
+        fld = lookup(h)
+        if fld is None:
+            cmap.unmapped.append(h)
+        elif fld in cmap.fields:
+            cmap.clashes.append((fld, cmap.fields[fld], h))
+        else:
+            cmap.fields[fld] = h
+    return cmap
+
+
+def guess_kind(headers: list[str]) -> Kind | None:
+    """Results when an analyte/result pair or analyte-named columns appear;
+    register when product or label fields appear; None when neither."""
+    result_hits = {result_field(h) for h in headers} - {None}
+    register_hits = {register_field(h) for h in headers} - {None}
+    if {"analyte", "result"} <= result_hits:
+        return "results"
+    if register_hits & set(_REGISTER_MARKERS):
+        return "register"
+    return None
+
+
+def expected_headers(kind: Kind, fld: str) -> str:
+    """'Lot, Lot #, Batch No. …' for an error message naming what we look for."""
+    fields = RESULT_FIELDS if kind == "results" else REGISTER_FIELDS
+    names = [fld, *fields[fld][:5]]
+    return ", ".join(f"'{n}'" for n in names)

@@ -1,0 +1,432 @@
+"""From a reader's text table to canonical rows, or to the problems that stop it.
+
+Order of work: decide the kind by the columns, map lab headers to contract
+fields, fill fields from the metadata block, then read every cell: analyte to
+its code, result to a number or a qualifier, unit to its canonical unit with
+the factor applied to value, bound, LOD, LOQ and spike level. The lab's words
+are kept beside ours. Every problem is collected; nothing is dropped silently
+(a cell marked "not tested" is the one thing left out, since it holds no
+result).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from kqc.core import columns as cols
+from kqc.core.cells import parse_number_column, parse_result_column
+from kqc.core.problems import Problem, file_problem
+from kqc.core.qualifiers import DETECTED, NOT_DETECTED
+from kqc.core.records import REGISTER_SCHEMA, RESULT_SCHEMA, RawTable
+from kqc.core.units import conversion, test_portion_g
+from kqc.core.vocab import (
+    ANALYTES,
+    analyte_code,
+    sample_type_code,
+    unknown_analyte_message,
+    unknown_sample_type_message,
+)
+
+_PROBLEM_COLUMNS = ["source_row", "column", "value", "problem"]
+
+
+@dataclass(frozen=True)
+class Normalized:
+    kind: cols.Kind | None
+    rows: pl.DataFrame  # RESULT_SCHEMA or REGISTER_SCHEMA; rows that read cleanly
+    problems: list[Problem]
+    headers: dict[str, str] = field(default_factory=dict)  # field -> the lab's column name
+
+
+def normalize(table: RawTable) -> Normalized:
+    headers = table.headers
+    kind = cols.guess_kind(headers)
+    if kind is None:
+        return Normalized(None, pl.DataFrame(), [_unrecognized(headers)])
+    if kind == "register":
+        return _normalize_register(table)
+    return _normalize_results(table)
+
+
+def _unrecognized(headers: list[str]) -> Problem:
+    found = ", ".join(f"'{h}'" for h in headers) or "none"
+    return file_problem(
+        "no recognizable columns: a results file needs "
+        + ", ".join(cols.RESULT_REQUIRED)
+        + "; a batch register needs "
+        + ", ".join(cols.REGISTER_REQUIRED)
+        + f"; found {found}",
+        column="(header)",
+    )
+
+
+class _Collector:
+    """Gathers per-cell problems as frames, so a million rows stay vectorized."""
+
+    def __init__(self) -> None:
+        self.frames: list[pl.DataFrame] = []
+        self.fixed: list[Problem] = []
+
+    def add(self, rows: pl.DataFrame, column: str, value: pl.Expr, problem: pl.Expr) -> None:
+        if rows.height:
+            self.frames.append(
+                rows.select(
+                    pl.col("source_row"),
+                    pl.lit(column).alias("column"),
+                    value.cast(pl.String).fill_null("").alias("value"),
+                    problem.cast(pl.String).alias("problem"),
+                )
+            )
+
+    def header(self, problem: str, column: str = "(header)", value: str = "") -> None:
+        self.fixed.append(Problem(1, column, value, problem))
+
+    def frame(self) -> pl.DataFrame:
+        schema = {
+            "source_row": pl.Int64(),
+            "column": pl.String(),
+            "value": pl.String(),
+            "problem": pl.String(),
+        }
+        fixed = pl.DataFrame(
+            [(p.row, p.column, p.value, p.problem) for p in self.fixed],
+            schema=schema,
+            orient="row",
+        )
+        return pl.concat([fixed, *[f.cast(schema) for f in self.frames]])
+
+    def problems(self) -> list[Problem]:
+        return sorted(
+            Problem(int(r), c, v, p)
+            for r, c, v, p in self.frame().select(_PROBLEM_COLUMNS).iter_rows()
+        )
+
+
+def _fields_frame(
+    table: RawTable, kind: cols.Kind, required: tuple[str, ...], issues: _Collector
+) -> tuple[pl.DataFrame, dict[str, str]] | None:
+    """Rename lab headers to fields (trimmed text, empty = NULL) and add the
+    metadata block's fields. Returns None when a required column is missing."""
+    cmap = cols.map_columns(table.headers, kind)
+    for fld, first, second in cmap.clashes:
+        issues.header(
+            f"columns '{first}' and '{second}' both mean {fld}: keep one of them",
+            column=second,
+        )
+    lookup = cols.result_field if kind == "results" else cols.register_field
+    constants: dict[str, str] = {}
+    for key, value in table.metadata.items():
+        fld = lookup(key)
+        if fld is not None and fld not in cmap.fields and value.strip():
+            constants[fld] = value.strip()
+    missing = [f for f in required if f not in cmap.fields and f not in constants]
+    for fld in missing:
+        issues.header(
+            f"missing required column {fld}: add a column named one of "
+            f"{cols.expected_headers(kind, fld)}"
+            + (" (or a 'Lab:' line above the table)" if fld == "lab_id" else ""),
+            column=fld,
+        )
+    if missing or cmap.clashes:
+        return None
+    frame = table.frame.select(
+        pl.col("source_row").cast(pl.Int64),
+        *[_text(header).alias(fld) for fld, header in cmap.fields.items()],
+        *[pl.lit(v, dtype=pl.String).alias(fld) for fld, v in constants.items()],
+    )
+    headers = {
+        **{f: f"{k} (above the table)" for f, k in _meta_keys(table, constants)},
+        **cmap.fields,
+    }
+    return frame, headers
+
+
+def _meta_keys(table: RawTable, constants: dict[str, str]) -> list[tuple[str, str]]:
+    lookup_pairs = []
+    for key in table.metadata:
+        fld = cols.result_field(key) or cols.register_field(key)
+        if fld in constants:
+            lookup_pairs.append((fld, key))
+    return lookup_pairs
+
+
+def _text(header: str) -> pl.Expr:
+    stripped = pl.col(header).cast(pl.String).str.strip_chars()
+    return pl.when(stripped == "").then(None).otherwise(stripped)
+
+
+def _require_values(
+    frame: pl.DataFrame, fields: tuple[str, ...], headers: dict[str, str], issues: _Collector
+) -> None:
+    for fld in fields:
+        if fld in frame.columns:
+            empty = frame.filter(pl.col(fld).is_null())
+            issues.add(empty, headers[fld], pl.lit(""), pl.lit(f"{fld} is empty: fill it in"))
+
+
+def _normalize_results(table: RawTable) -> Normalized:
+    issues = _Collector()
+    mapped = _fields_frame(table, "results", cols.RESULT_REQUIRED, issues)
+    if mapped is None:
+        return Normalized("results", pl.DataFrame(schema=RESULT_SCHEMA), issues.problems())
+    frame, headers = mapped
+    for fld in RESULT_SCHEMA:
+        if fld not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(fld))
+
+    parsed = parse_result_column(frame["result"], decimal_comma=table.decimal_comma)
+    frame = frame.with_columns(
+        pl.col("result").alias("reported_result"),
+        pl.col("unit").alias("reported_unit"),
+        pl.col("analyte").alias("reported_analyte"),
+        parsed["value"].alias("raw_value"),
+        parsed["qualifier"],
+        parsed["bound"].alias("raw_bound"),
+        parsed["test_portion_g"].alias("portion_from_result"),
+        parsed["not_tested"],
+        parsed["problem"].alias("result_problem"),
+    )
+    # An explicit "NT" / "not tested" holds no result; an empty cell in a long
+    # file is more likely a mistake, so only explicit marks are left out.
+    frame = frame.filter(~(pl.col("not_tested") & pl.col("result").is_not_null()))
+    _require_values(frame, ("batch_id", "sample_id", "lab_id", "analyte"), headers, issues)
+    blank = frame.filter(pl.col("result").is_null())
+    issues.add(
+        blank,
+        headers["result"],
+        pl.lit(""),
+        pl.lit("result is empty: enter the value, or a qualifier such as ND or <LOQ"),
+    )
+    bad = frame.filter(pl.col("result_problem").is_not_null())
+    issues.add(bad, headers["result"], pl.col("result"), pl.col("result_problem"))
+
+    frame = _map_analytes(frame, headers, issues)
+    frame = _map_sample_types(frame, headers, issues)
+    limits: dict[str, pl.Series] = {}
+    for fld in ("lod", "loq", "spike_level", "dilution"):
+        nums = parse_number_column(frame[fld], decimal_comma=table.decimal_comma)
+        flagged = frame.with_columns(nums["problem"].alias("_p")).filter(pl.col("_p").is_not_null())
+        if fld in headers:
+            issues.add(flagged, headers[fld], pl.col(fld), pl.col("_p"))
+        limits[fld] = nums["value"]
+    frame = frame.with_columns(
+        limits["lod"].alias("raw_lod"),
+        limits["loq"].alias("raw_loq"),
+        limits["spike_level"].alias("raw_spike"),
+        limits["dilution"].alias("dilution_value"),
+    )
+    frame = _convert_units(frame, headers, issues)
+    return _finish(frame, issues, RESULT_SCHEMA, headers)
+
+
+def _map_analytes(frame: pl.DataFrame, headers: dict[str, str], issues: _Collector) -> pl.DataFrame:
+    names = frame.select(pl.col("analyte").drop_nulls().unique()).to_series().to_list()
+    lookup = pl.DataFrame(
+        {"analyte": names, "code": [analyte_code(n) for n in names]},
+        schema={"analyte": pl.String(), "code": pl.String()},
+    )
+    frame = frame.join(lookup, on="analyte", how="left", maintain_order="left")
+    unknown = frame.filter(pl.col("analyte").is_not_null() & pl.col("code").is_null())
+    messages = {n: unknown_analyte_message(n) for n in unknown["analyte"].unique().to_list()}
+    issues.add(
+        unknown,
+        headers["analyte"],
+        pl.col("analyte"),
+        pl.col("analyte").replace_strict(messages, default=None),
+    )
+    return frame.with_columns(pl.col("code").alias("analyte")).drop("code")
+
+
+def _map_sample_types(
+    frame: pl.DataFrame, headers: dict[str, str], issues: _Collector
+) -> pl.DataFrame:
+    names = frame.select(pl.col("sample_type").drop_nulls().unique()).to_series().to_list()
+    codes = {n: sample_type_code(n) for n in names}
+    unknown = {n: unknown_sample_type_message(n) for n, c in codes.items() if c is None}
+    if unknown:
+        rows = frame.filter(pl.col("sample_type").is_in(list(unknown)))
+        issues.add(
+            rows,
+            headers["sample_type"],
+            pl.col("sample_type"),
+            pl.col("sample_type").replace_strict(unknown, default=None),
+        )
+    return frame.with_columns(
+        pl.col("sample_type")
+        .replace_strict(codes, default=None, return_dtype=pl.String)
+        .fill_null("production")
+    )
+
+
+_CONVERSION_SCHEMA = {
+    "analyte": pl.String(),
+    "reported_unit": pl.String(),
+    "canonical_unit": pl.String(),
+    "factor": pl.Float64(),
+    "log10": pl.Boolean(),
+    "presence": pl.Boolean(),
+    "unit_portion": pl.Float64(),
+    "unit_problem": pl.String(),
+}
+
+
+def _conversion_row(code: str, unit_text: str | None) -> tuple[object, ...]:
+    analyte = ANALYTES[code]
+    if unit_text is None:
+        if analyte.reporting == "presence":
+            return (code, None, None, 1.0, False, True, None, None)
+        return (
+            code,
+            None,
+            None,
+            None,
+            False,
+            False,
+            None,
+            "unit is empty: a unit is never assumed, enter it (e.g. mg/g, %, ppm, CFU/g)",
+        )
+    conv = conversion(analyte, unit_text)
+    if isinstance(conv, str):
+        return (code, unit_text, None, None, False, False, None, conv)
+    portion = test_portion_g(unit_text) if conv.presence else None
+    return (code, unit_text, conv.unit, conv.factor, conv.log10, conv.presence, portion, None)
+
+
+def _convert_units(
+    frame: pl.DataFrame, headers: dict[str, str], issues: _Collector
+) -> pl.DataFrame:
+    pairs = (
+        frame.filter(pl.col("analyte").is_not_null())
+        .select("analyte", "reported_unit")
+        .unique()
+        .iter_rows()
+    )
+    lookup = pl.DataFrame(
+        [_conversion_row(a, u) for a, u in pairs], schema=_CONVERSION_SCHEMA, orient="row"
+    )
+    frame = frame.join(
+        lookup,
+        on=["analyte", "reported_unit"],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    )
+    bad_unit = frame.filter(pl.col("unit_problem").is_not_null())
+    issues.add(bad_unit, headers["unit"], pl.col("reported_unit"), pl.col("unit_problem"))
+
+    presence = pl.col("presence").fill_null(False)
+    qualified_presence = pl.col("qualifier").is_in([DETECTED, NOT_DETECTED])
+    number_for_presence = frame.filter(
+        presence & pl.col("unit_problem").is_null() & pl.col("raw_value").is_not_null()
+    )
+    issues.add(
+        number_for_presence,
+        headers["result"],
+        pl.col("reported_result"),
+        pl.format(
+            "{} is a presence/absence test: report Absent or Present (ND, Detected), not a number",
+            pl.col("analyte"),
+        ),
+    )
+    qualifier_for_presence = frame.filter(
+        presence
+        & pl.col("unit_problem").is_null()
+        & pl.col("qualifier").is_not_null()
+        & ~qualified_presence
+    )
+    issues.add(
+        qualifier_for_presence,
+        headers["result"],
+        pl.col("reported_result"),
+        pl.format(
+            "{} is a presence/absence test: report Absent or Present (ND, Detected)",
+            pl.col("analyte"),
+        ),
+    )
+
+    def scaled(col: str) -> pl.Expr:
+        base = (
+            pl.when(pl.col("log10").fill_null(False))
+            .then(pl.lit(10.0).pow(pl.col(col)))
+            .otherwise(pl.col(col))
+        )
+        return base * pl.col("factor")
+
+    return frame.with_columns(
+        pl.col("canonical_unit").alias("unit"),
+        scaled("raw_value").alias("value"),
+        scaled("raw_bound").alias("bound"),
+        scaled("raw_lod").alias("lod"),
+        scaled("raw_loq").alias("loq"),
+        scaled("raw_spike").alias("spike_level"),
+        pl.col("dilution_value").alias("dilution"),
+        pl.coalesce("portion_from_result", "unit_portion").alias("test_portion_g"),
+    )
+
+
+def _finish(
+    frame: pl.DataFrame,
+    issues: _Collector,
+    schema: dict[str, pl.DataType],
+    headers: dict[str, str],
+) -> Normalized:
+    problems = issues.frame()
+    kind: cols.Kind = "results" if schema is RESULT_SCHEMA else "register"
+    clean = frame.join(problems.select("source_row").unique(), on="source_row", how="anti")
+    rows = clean.select([pl.col(c).cast(t) for c, t in schema.items()])
+    return Normalized(kind, rows, issues.problems(), headers)
+
+
+def _normalize_register(table: RawTable) -> Normalized:
+    issues = _Collector()
+    mapped = _fields_frame(table, "register", cols.REGISTER_REQUIRED, issues)
+    if mapped is None:
+        return Normalized("register", pl.DataFrame(schema=REGISTER_SCHEMA), issues.problems())
+    frame, headers = mapped
+    for fld in REGISTER_SCHEMA:
+        if fld not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(fld))
+    # Blank rows between blocks of a register hold nothing to keep.
+    text_fields = [f for f in REGISTER_SCHEMA if f != "source_row"]
+    frame = frame.filter(~pl.all_horizontal(pl.col(text_fields).is_null()))
+    _require_values(frame, ("batch_id", "product_id", "form"), headers, issues)
+    numeric = {
+        "label_claim_mg_per_serving": True,
+        "serving_size_g": True,
+        "servings_per_day": True,
+        "units_per_serving": False,
+    }
+    converted = {}
+    for fld, required in numeric.items():
+        nums = parse_number_column(frame[fld], decimal_comma=table.decimal_comma)
+        with_nums = frame.with_columns(nums["value"].alias("_v"), nums["problem"].alias("_p"))
+        header = headers.get(fld, fld)
+        issues.add(with_nums.filter(pl.col("_p").is_not_null()), header, pl.col(fld), pl.col("_p"))
+        if required:
+            issues.add(
+                with_nums.filter(pl.col(fld).is_null()),
+                header,
+                pl.lit(""),
+                pl.lit(f"{fld} is empty: fill it in"),
+            )
+        converted[fld] = nums["value"]
+    frame = frame.with_columns(
+        *[v.alias(k) for k, v in converted.items() if k != "units_per_serving"],
+        converted["units_per_serving"].fill_null(1.0).alias("units_per_serving_value"),
+        pl.col("form").str.to_lowercase(),
+    )
+    whole = frame.filter(
+        pl.col("units_per_serving_value") != pl.col("units_per_serving_value").round(0)
+    )
+    issues.add(
+        whole,
+        headers.get("units_per_serving", "units_per_serving"),
+        pl.col("units_per_serving"),
+        pl.lit("units_per_serving must be a whole number of capsules or tablets"),
+    )
+    frame = frame.with_columns(
+        pl.col("units_per_serving_value").round(0).cast(pl.Int64).alias("units_per_serving")
+    )
+    return _finish(frame, issues, REGISTER_SCHEMA, headers)

@@ -1,0 +1,49 @@
+"""One problem shape for every stage: readers, normalizer and schema alike.
+
+`row` is the row a person sees in a spreadsheet program (header = row 1; in
+XLSX the sheet's own row number); row 0 means the file as a whole. `column` is
+the column as the lab named it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+PROBLEM_SCHEMA: dict[str, pl.DataType] = {
+    "row": pl.Int64(),
+    "column": pl.String(),
+    "value": pl.String(),
+    "problem": pl.String(),
+}
+
+WHOLE_FILE = 0
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    row: int
+    column: str
+    value: str
+    problem: str
+
+
+def problems_frame(problems: list[Problem]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(p.row, p.column, p.value, p.problem) for p in problems],
+        schema=PROBLEM_SCHEMA,
+        orient="row",
+    )
+
+
+def as_problems(frame: pl.DataFrame) -> list[Problem]:
+    """Back from a frame (row, column, value, problem) to sorted Problems."""
+    return sorted(
+        Problem(int(r), str(c), "" if v is None else str(v), str(p))
+        for r, c, v, p in frame.select(PROBLEM_SCHEMA).iter_rows()
+    )
+
+
+def file_problem(problem: str, *, column: str = "", value: str = "") -> Problem:
+    return Problem(WHOLE_FILE, column, value, problem)

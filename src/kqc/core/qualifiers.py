@@ -1,0 +1,203 @@
+"""Reading a result cell: a number, or a qualifier that is kept as such.
+
+"<LOQ", "ND", "Absent in 25 g" are facts about a measurement, not numbers: a
+non-detect is never a zero and never a NaN. `parse_result` is the one
+definition; `kqc.core.normalize` applies it to whole columns and a property
+test holds the two to agreement.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Qualifier codes stored in results.qualifier (NULL means a plain number).
+BELOW_LOQ = "<LOQ"
+BELOW_LOD = "<LOD"
+NOT_DETECTED = "not_detected"
+DETECTED = "detected"
+ABOVE_ULOQ = ">ULOQ"
+TNTC = "TNTC"
+QUALIFIERS: tuple[str, ...] = (BELOW_LOQ, BELOW_LOD, NOT_DETECTED, DETECTED, ABOVE_ULOQ, TNTC)
+# Qualifiers that say "below some limit": rules treat them as non-detects.
+CENSORED_BELOW: tuple[str, ...] = (BELOW_LOQ, BELOW_LOD, NOT_DETECTED)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    value: float | None = None
+    qualifier: str | None = None
+    bound: float | None = None  # the number in "<0.50", ">1000", as reported
+    test_portion_g: float | None = None
+
+
+@dataclass(frozen=True)
+class Unparsable:
+    problem: str
+
+
+@dataclass(frozen=True)
+class NotTested:
+    """'NT', 'not tested', blank: no result was reported for this cell."""
+
+
+ParseOutcome = Parsed | Unparsable | NotTested
+
+# A plain decimal number with an optional exponent: the fast path in
+# normalize uses the very same pattern.
+PLAIN_NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+_PLAIN = re.compile(PLAIN_NUMBER)
+_COMMA_DECIMAL = re.compile(r"^[+-]?\d+,\d+(?:[eE][+-]?\d+)?$")
+_COMMA_EXPONENT = re.compile(r"^[+-]?\d+,\d+[eE][+-]?\d+$")
+_THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_NUMBER_IN_TEXT = r"(\d+(?:[.,]\d+)?(?:[eE][+-]?\d+)?)"
+_PORTION = re.compile(r"(?:in|per|/)\s*(\d+(?:[.,]\d+)?)\s*(?:g|grams?|ml)\b", re.IGNORECASE)
+_COMPARISON = re.compile(r"^(<=|>=|<|>|≤|≥)\s*" + _NUMBER_IN_TEXT + r"\s*(.*)$")
+
+_WORDS: dict[str, str] = {}
+for _words, _code in (
+    (
+        (
+            "<loq",
+            "< loq",
+            "blq",
+            "bql",
+            "<lloq",
+            "below loq",
+            "below lloq",
+            "<pql",
+            "<rl",
+            "< rl",
+            "<mql",
+            "loq",
+            "below quantitation limit",
+            "<lq",
+            "nq",
+            "not quantifiable",
+        ),
+        BELOW_LOQ,
+    ),
+    (
+        (
+            "<lod",
+            "< lod",
+            "<mdl",
+            "< mdl",
+            "<dl",
+            "< dl",
+            "below lod",
+            "below detection limit",
+            "bdl",
+        ),
+        BELOW_LOD,
+    ),
+    (
+        (
+            "nd",
+            "n.d.",
+            "n.d",
+            "not detected",
+            "none detected",
+            "absent",
+            "negative",
+            "neg",
+            "not found",
+            "undetected",
+            "-ve",
+        ),
+        NOT_DETECTED,
+    ),
+    (("present", "detected", "positive", "pos", "+ve", "found"), DETECTED),
+    (
+        (">uloq", "> uloq", ">uql", "aql", "above uloq", ">loq range", "above range", ">ulq"),
+        ABOVE_ULOQ,
+    ),
+    (("tntc", "too numerous to count", "tnc"), TNTC),
+):
+    for _w in _words:
+        _WORDS[_w] = _code
+
+_NOT_TESTED = {
+    "",
+    "nt",
+    "n/t",
+    "not tested",
+    "na",
+    "n/a",
+    "-",
+    "--",
+    "—",
+    "not analyzed",
+    "not analysed",
+    "not requested",
+}
+_VERDICTS = {"pass", "passed", "fail", "failed", "ok", "conforms", "complies", "meets"}
+
+
+def _clean(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def parse_number(text: str, *, decimal_comma: bool = False) -> float | str:
+    """A plain number, or a problem sentence saying how to write it."""
+    t = _clean(text).replace(" ", "")
+    if _PLAIN.match(t):
+        return float(t)
+    if _COMMA_EXPONENT.match(t) or (decimal_comma and _COMMA_DECIMAL.match(t)):
+        return float(t.replace(",", "."))
+    if _THOUSANDS.match(t):
+        return (
+            f"ambiguous number '{text}': write it without a thousands separator"
+            f" ({t.replace(',', '')}) or with a decimal point"
+        )
+    if _COMMA_DECIMAL.match(t):
+        return (
+            f"decimal comma in '{text}' is read only in semicolon-separated files:"
+            f" write {t.replace(',', '.')}"
+        )
+    return f"'{text}' is not a number"
+
+
+def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
+    """Read one result cell. Never raises; never turns a qualifier into a number."""
+    t = _clean(text)
+    low = t.casefold()
+    if low in _NOT_TESTED:
+        return NotTested()
+    number = parse_number(t, decimal_comma=decimal_comma)
+    if isinstance(number, float):
+        if number != number or number in (float("inf"), float("-inf")):
+            return Unparsable(f"'{text}' is not a finite number")
+        return Parsed(value=number)
+    if _THOUSANDS.match(t) or _COMMA_DECIMAL.match(t):
+        return Unparsable(number)
+    portion_match = _PORTION.search(t)
+    portion = float(portion_match.group(1).replace(",", ".")) if portion_match else None
+    head = _PORTION.sub("", t).strip(" /,;:").casefold() if portion_match else low
+    if head in _WORDS:
+        return Parsed(qualifier=_WORDS[head], test_portion_g=portion)
+    comparison = _COMPARISON.match(t)
+    if comparison:
+        return _comparison(text, comparison, decimal_comma)
+    if low in _VERDICTS:
+        return Unparsable(
+            f"'{text}' is a verdict, not a result: report the measured value or a qualifier"
+            " such as <LOQ, ND, Absent"
+        )
+    return Unparsable(
+        f"result '{text}' is neither a number nor a known qualifier"
+        " (<LOQ, < 0.5, ND, >ULOQ, TNTC, Absent, Present)"
+    )
+
+
+def _comparison(text: str, m: re.Match[str], decimal_comma: bool) -> ParseOutcome:
+    sign, digits, rest = m.group(1), m.group(2), m.group(3)
+    bound = parse_number(digits, decimal_comma=decimal_comma or "e" in digits.casefold())
+    if not isinstance(bound, float):
+        return Unparsable(bound)
+    below = sign in ("<", "<=", "≤")
+    # "< 10 CFU/g" carries its unit in the cell: the unit column still decides.
+    if rest and not re.fullmatch(r"[a-zA-Zµμ/%0-9 .]*", rest):
+        return Unparsable(f"result '{text}' has unexpected text after the number")
+    return Parsed(qualifier=BELOW_LOQ if below else ABOVE_ULOQ, bound=bound)

@@ -1,0 +1,91 @@
+"""The shapes that cross layer boundaries: normalized results and register rows.
+
+Readers produce raw string frames; the normalizer turns them into frames with
+exactly these columns and dtypes; the schemas validate them; the store writes
+them. Keeping the list in one place is what lets those layers agree.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# One row per reported result, in canonical analyte and unit, with the lab's
+# own words kept beside ours.
+RESULT_SCHEMA: dict[str, pl.DataType] = {
+    "source_row": pl.Int64(),  # row as a spreadsheet shows it (header = row 1)
+    "lab_id": pl.String(),
+    "batch_id": pl.String(),
+    "sample_id": pl.String(),
+    "sample_type": pl.String(),  # production | blank | spike | duplicate | crm
+    "unit_no": pl.String(),  # which capsule / serving / increment, as reported
+    "analyte": pl.String(),  # canonical code (kqc.core.vocab)
+    "value": pl.Float64(),  # canonical value; NULL for every qualifier
+    "unit": pl.String(),  # canonical unit; NULL for presence/absence tests
+    "qualifier": pl.String(),  # NULL for a plain number (kqc.core.qualifiers)
+    "bound": pl.Float64(),  # the number behind "<0.50" / ">1000", canonical unit
+    "test_portion_g": pl.Float64(),  # presence/absence: grams the test covered
+    "reported_analyte": pl.String(),
+    "reported_result": pl.String(),
+    "reported_unit": pl.String(),
+    "lod": pl.Float64(),  # canonical unit
+    "loq": pl.Float64(),  # canonical unit
+    "spike_level": pl.Float64(),  # canonical unit
+    "dilution": pl.Float64(),
+    "method": pl.String(),
+    "analyzed_at": pl.String(),  # as reported; labs write dates many ways
+    "analyst": pl.String(),
+    "instrument": pl.String(),
+    "accreditation": pl.String(),
+}
+
+# One row per batch, as QA registers it.
+REGISTER_SCHEMA: dict[str, pl.DataType] = {
+    "source_row": pl.Int64(),
+    "batch_id": pl.String(),
+    "product_id": pl.String(),
+    "product_name": pl.String(),
+    "form": pl.String(),
+    "label_claim_mg_per_serving": pl.Float64(),
+    "serving_size_g": pl.Float64(),
+    "servings_per_day": pl.Float64(),
+    "units_per_serving": pl.Int64(),
+    "manufacturer": pl.String(),
+    "manufactured_on": pl.String(),
+    "markets": pl.String(),  # e.g. "UT;GA": market profiles applied on top of the default
+}
+
+
+def empty_results() -> pl.DataFrame:
+    return pl.DataFrame(schema=RESULT_SCHEMA)
+
+
+def empty_register() -> pl.DataFrame:
+    return pl.DataFrame(schema=REGISTER_SCHEMA)
+
+
+class RawTable:
+    """What a reader hands the normalizer: every cell as text, nothing decided.
+
+    `frame` holds one String column per header as the lab wrote it, plus
+    `source_row` (Int64, the row a spreadsheet shows). `metadata` holds the
+    `Key: value` lines found above the table (XLSX header blocks), applied to
+    every row where the table lacks that column. `decimal_comma` is set by a
+    reader that saw a semicolon-separated file, where "1,42" means 1.42.
+    """
+
+    __slots__ = ("decimal_comma", "frame", "metadata")
+
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        metadata: dict[str, str] | None = None,
+        *,
+        decimal_comma: bool = False,
+    ) -> None:
+        self.frame = frame
+        self.metadata = dict(metadata or {})
+        self.decimal_comma = decimal_comma
+
+    @property
+    def headers(self) -> list[str]:
+        return [c for c in self.frame.columns if c != "source_row"]

@@ -1,0 +1,110 @@
+"""The `kqc` command as a person runs it: a real process, real files, exit
+codes pinned, and never a traceback on stderr."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+KQC = [sys.executable, "-m", "kqc"]
+CLEAN = (
+    b"Lab,Batch,Sample,Analyte,Result,Unit\n"
+    b"Acme,B1,S1,Mitragynine,1.42,%\n"
+    b"Acme,B1,S1,Lead,250,ppb\n"
+)
+BAD = b"Lab,Batch,Sample,Analyte,Result,Unit\nAcme,B1,S1,Mitragynin,1.42,%\n"
+
+
+def kqc(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(env or {})}
+    full_env.pop("KQC_DB", None)
+    done = subprocess.run(
+        [*KQC, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "Traceback" not in done.stdout, done.stdout
+    return done
+
+
+def test_ingest_json_and_exit_codes(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "good.csv").write_bytes(CLEAN)
+    (inbox / "bad.csv").write_bytes(BAD)
+    done = kqc("ingest", "--json", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    by_file = {line["file"]: line for line in lines}
+    assert by_file["good.csv"]["status"] == "ingested"
+    assert by_file["good.csv"]["rows"] == 2
+    assert by_file["bad.csv"]["status"] == "rejected"
+    assert by_file["bad.csv"]["errors"] == 1
+    for line in lines:
+        assert set(line) >= {"file", "sha256", "status", "rows", "errors"}
+        assert len(line["sha256"]) == 64
+    assert done.stderr == ""
+    with duckdb.connect(str(tmp_path / "kqc.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM results").fetchone() == (2,)
+
+
+def test_clean_ingest_exits_zero_and_duplicate_too(tmp_path):
+    (tmp_path / "a.csv").write_bytes(CLEAN)
+    assert kqc("ingest", "a.csv", "--db", "x.duckdb", cwd=tmp_path).returncode == 0
+    (tmp_path / "b.csv").write_bytes(CLEAN)
+    done = kqc("ingest", "b.csv", "--db", "x.duckdb", "--json", cwd=tmp_path)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["status"] == "duplicate"
+
+
+def test_kqc_db_environment_variable(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "a.csv").write_bytes(CLEAN)
+    done = kqc("ingest", "a.csv", cwd=tmp_path, env={"KQC_DB": str(tmp_path / "data" / "q.duckdb")})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "data" / "q.duckdb").exists()
+    assert (tmp_path / "data" / "archive" / "a.csv").read_bytes() == CLEAN
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["ingest", "nowhere.csv"], "no such file or folder"),
+        (["ingest", "--db", "missing/dir/x.duckdb"], "does not exist"),
+        (["ingest", "--bogus"], "--bogus"),
+        (["frobnicate"], "frobnicate"),
+    ],
+)
+def test_bad_usage_is_one_sentence_and_exit_2(tmp_path, args, fragment):
+    done = kqc(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert fragment in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_demo_runs_and_says_where_to_look(tmp_path):
+    done = kqc("demo", "--dir", "demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Database:" in done.stdout
+    assert done.stderr == ""
+    db = tmp_path / "demo" / "kqc.duckdb"
+    with duckdb.connect(str(db), read_only=True) as con:
+        statuses = dict(
+            con.execute("SELECT status, count(*) FROM source_files GROUP BY 1").fetchall()
+        )
+        batches = con.execute("SELECT count(*) FROM batches").fetchone()
+    assert statuses["ingested"] >= 3 and statuses["rejected"] >= 1
+    assert batches == (5,)
+    # A second demo replaces the first one cleanly.
+    assert kqc("demo", "--dir", "demo", cwd=tmp_path).returncode == 0
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.docx").write_text("precious")
+    done = kqc("demo", "--dir", "mine", cwd=tmp_path)
+    assert done.returncode == 2
+    assert (tmp_path / "mine" / "thesis.docx").read_text() == "precious"

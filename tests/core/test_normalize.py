@@ -1,0 +1,140 @@
+"""Normalization: canonical values with the lab's words kept beside them, and
+every bad cell named by its spreadsheet row and the lab's column name."""
+
+import polars as pl
+import pytest
+
+from kqc.core.normalize import normalize
+from kqc.core.records import RESULT_SCHEMA, RawTable
+
+
+def raw(rows: list[list[str]], header: list[str], meta=None, decimal_comma=False) -> RawTable:
+    frame = pl.DataFrame(rows, schema={h: pl.String() for h in header}, orient="row")
+    frame = frame.with_columns(pl.Series("source_row", range(2, 2 + len(rows)), dtype=pl.Int64))
+    return RawTable(frame, meta, decimal_comma=decimal_comma)
+
+
+HEADER = ["Lab", "Lot #", "Sample ID", "Test", "Value", "UOM", "LOQ"]
+
+
+def test_clean_long_rows_become_canonical():
+    out = normalize(
+        raw(
+            [
+                ["Acme", "B1", "S1", "Mitragynine", "1.42", "%", "0.01"],
+                ["Acme", "B1", "S1", "Lead", "250", "ppb", "5"],
+                ["Acme", "B1", "S1", "7-OH", "<LOQ", "%", "0.01"],
+                ["Acme", "B1", "S1", "Salmonella", "Absent in 25 g", "", ""],
+            ],
+            HEADER,
+        )
+    )
+    assert out.kind == "results"
+    assert out.problems == []
+    assert out.rows.schema == pl.Schema(RESULT_SCHEMA)
+    rows = {r["analyte"]: r for r in out.rows.iter_rows(named=True)}
+    assert rows["mitragynine"]["value"] == pytest.approx(14.2)
+    assert rows["mitragynine"]["unit"] == "mg/g"
+    assert rows["mitragynine"]["loq"] == pytest.approx(0.1)
+    assert rows["mitragynine"]["reported_result"] == "1.42"
+    assert rows["mitragynine"]["reported_unit"] == "%"
+    assert rows["lead"]["value"] == pytest.approx(0.25)
+    assert rows["lead"]["unit"] == "ug/g"
+    assert rows["lead"]["loq"] == pytest.approx(0.005)
+    oh = rows["7_hydroxymitragynine"]
+    assert oh["value"] is None and oh["qualifier"] == "<LOQ" and oh["unit"] == "mg/g"
+    sal = rows["salmonella"]
+    assert sal["value"] is None and sal["qualifier"] == "not_detected"
+    assert sal["test_portion_g"] == 25.0 and sal["unit"] is None
+    assert set(out.rows["sample_type"]) == {"production"}
+
+
+def test_every_bad_row_is_named_and_no_good_row_blamed():
+    out = normalize(
+        raw(
+            [
+                ["Acme", "B1", "S1", "Mitragynine", "1.42", "%", ""],
+                ["Acme", "B1", "S1", "Mitragynin", "1.1", "%", ""],
+                ["Acme", "B1", "S1", "Lead", "0.3", "", ""],
+                ["Acme", "B1", "S1", "Nickel", "lots", "ppm", ""],
+                ["Acme", "", "S1", "Cadmium", "0.1", "ppm", ""],
+                ["Acme", "B1", "S1", "Mercury", "0.1", "ppm", "x"],
+            ],
+            HEADER,
+        )
+    )
+    by_row = {p.row: p for p in out.problems}
+    assert sorted(by_row) == [3, 4, 5, 6, 7]
+    assert by_row[3].column == "Test" and "did you mean 'mitragynine'" in by_row[3].problem
+    assert by_row[4].column == "UOM" and "never assumed" in by_row[4].problem
+    assert by_row[5].column == "Value" and by_row[5].value == "lots"
+    assert by_row[6].column == "Lot #"
+    assert by_row[7].column == "LOQ"
+
+
+def test_metadata_block_supplies_the_lab():
+    out = normalize(
+        raw(
+            [["B1", "S1", "Lead", "0.1", "ppm"]],
+            ["Batch", "Sample", "Analyte", "Result", "Unit"],
+            meta={"Lab": "Acme Labs"},
+        )
+    )
+    assert out.problems == []
+    assert out.rows["lab_id"].to_list() == ["Acme Labs"]
+
+
+def test_missing_required_column_lists_what_is_expected():
+    out = normalize(raw([["B1", "S1", "Lead", "0.1"]], ["Batch", "Sample", "Analyte", "Result"]))
+    columns = {p.column for p in out.problems}
+    assert {"unit", "lab_id"} <= columns
+    assert all(p.row == 1 for p in out.problems)
+
+
+def test_decimal_comma_in_semicolon_files():
+    out = normalize(
+        raw([["Acme", "B1", "S1", "Lead", "0,25", "ppm", ""]], HEADER, decimal_comma=True)
+    )
+    assert out.rows["value"].to_list() == [pytest.approx(0.25)]
+
+
+def test_not_tested_cells_are_left_out_but_blank_results_are_problems():
+    out = normalize(
+        raw(
+            [
+                ["Acme", "B1", "S1", "Lead", "NT", "ppm", ""],
+                ["Acme", "B1", "S1", "Nickel", "", "ppm", ""],
+            ],
+            HEADER,
+        )
+    )
+    assert [p.row for p in out.problems] == [3]
+    assert "empty" in out.problems[0].problem
+
+
+def test_presence_test_with_a_number_is_a_problem():
+    out = normalize(raw([["Acme", "B1", "S1", "Salmonella", "0", "/25g", ""]], HEADER))
+    assert "presence/absence" in out.problems[0].problem
+
+
+def test_register_rows():
+    out = normalize(
+        raw(
+            [["B1", "P1", "Caps", "Capsule", "7", "0.5", "6", ""]],
+            [
+                "Batch ID",
+                "Product ID",
+                "Product Name",
+                "Form",
+                "Label claim (mg/serving)",
+                "Serving size (g)",
+                "Servings per day",
+                "Capsules per serving",
+            ],
+        )
+    )
+    assert out.kind == "register" and out.problems == []
+    row = out.rows.row(0, named=True)
+    assert row["form"] == "capsule"
+    assert row["label_claim_mg_per_serving"] == 7.0
+    assert row["units_per_serving"] == 1

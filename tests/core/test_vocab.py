@@ -1,0 +1,68 @@
+import pytest
+
+from kqc.core.columns import guess_kind, result_field
+from kqc.core.names import name_key
+from kqc.core.vocab import analyte_code, unknown_analyte_message
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("Mitragynine", "mitragynine"),
+        ("MITRAGYNINE", "mitragynine"),
+        ("7-OH", "7_hydroxymitragynine"),
+        ("7-Hydroxymitragynine", "7_hydroxymitragynine"),
+        ("7-hydroxy mitragynine", "7_hydroxymitragynine"),
+        ("Lead (Pb)", "lead"),
+        ("Pb", "lead"),
+        ("Salmonella spp.", "salmonella"),
+        ("E. coli", "e_coli"),
+        ("Total Aerobic Microbial Count", "tamc"),
+        ("Total Yeast & Mold", "tymc"),
+        ("Methylene chloride", "dichloromethane"),
+        ("O-DSMT", "o_desmethyltramadol"),
+        ("Mitragynine (HPLC)", "mitragynine"),
+    ],
+)
+def test_lab_names_map_to_one_code(name, code):
+    assert analyte_code(name) == code
+
+
+def test_unknown_analyte_names_the_closest_code():
+    assert analyte_code("Mitragynin") is None
+    assert "did you mean 'mitragynine'" in unknown_analyte_message("Mitragynin").casefold()
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("Lot", "batch_id"),
+        ("Lot #", "batch_id"),
+        ("Batch No.", "batch_id"),
+        ("Test", "analyte"),
+        ("Compound", "analyte"),
+        ("Parameter", "analyte"),
+        ("Value", "result"),
+        ("Conc.", "result"),
+        ("Units", "unit"),
+        ("UOM", "unit"),
+        ("Replicate", "unit_no"),
+        ("Unit #", "unit_no"),
+        ("Capsule", "unit_no"),
+        ("LAB_ID", "lab_id"),
+    ],
+)
+def test_column_synonyms(header, field):
+    assert result_field(header) == field
+
+
+def test_kind_is_told_by_columns():
+    assert guess_kind(["Lot", "Sample", "Test", "Value", "Units", "Lab"]) == "results"
+    assert guess_kind(["Batch", "Product ID", "Label claim", "Serving size (g)"]) == "register"
+    assert guess_kind(["foo", "bar"]) is None
+
+
+def test_name_key_folds_micro_and_punctuation():
+    assert name_key("µg") == name_key("μg")
+    assert name_key("Lot #") == name_key("lot_no") == name_key("Lot No.") == "lotno"
+    assert name_key("Unit #") != name_key("Unit")

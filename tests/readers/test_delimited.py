@@ -1,0 +1,85 @@
+"""Delimited text: encodings, delimiters, header found by content, row numbers
+as a spreadsheet shows them, and bad bytes turned into problems."""
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kqc.core.problems import Problem
+from kqc.core.records import RawTable
+from kqc.readers import read_bytes
+
+CSV = b"Lab,Batch,Sample,Analyte,Result,Unit\nAcme,B1,S1,Lead,0.25,ppm\nAcme,B1,S1,Nickel,1.1,ppm\n"
+
+
+def table(data: bytes, name: str = "x.csv") -> RawTable:
+    outcome = read_bytes(name, data)
+    assert isinstance(outcome, RawTable), outcome
+    return outcome
+
+
+def test_comma_file_rows_are_spreadsheet_rows():
+    t = table(CSV)
+    assert t.frame["source_row"].to_list() == [2, 3]
+    assert t.frame["Analyte"].to_list() == ["Lead", "Nickel"]
+    assert not t.decimal_comma
+
+
+def test_tsv_and_semicolon_are_sniffed():
+    assert table(CSV.replace(b",", b"\t"), "x.tsv").frame.height == 2
+    semi = table(CSV.replace(b",", b";").replace(b"0.25", b"0,25"))
+    assert semi.decimal_comma
+    assert semi.frame["Result"].to_list() == ["0,25", "1.1"]
+
+
+def test_bom_and_windows_1252():
+    assert table(b"\xef\xbb\xbf" + CSV).headers[0] == "Lab"
+    cp = "Lab;Batch;Sample;Analyte;Result;Unit\nAcme;B1;S1;Lead;0,25;µg/g\n".encode("cp1252")
+    assert table(cp).frame["Unit"].to_list() == ["µg/g"]
+
+
+def test_title_lines_above_the_header_become_metadata():
+    data = b"Certificate of Analysis\nLab: Acme Labs\nReport date: 2026-11-20\n\n" + CSV
+    t = table(data)
+    assert t.metadata["Lab"] == "Acme Labs"
+    assert t.frame["source_row"].to_list() == [6, 7]
+
+
+def test_blank_lines_are_skipped_and_rows_stay_numbered():
+    t = table(CSV.replace(b"ppm\nAcme", b"ppm\n\nAcme", 1))
+    assert t.frame["source_row"].to_list() == [2, 4]
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"", "empty"),
+        (b"   \n\n", "empty"),
+        (b"\x00\x01\x02binary\x00junk" * 10, "not a text file"),
+        (b"Lab,Batch,Sample,Analyte,Result,Unit\n", "no data rows"),
+        (b"foo,bar\n1,2\n", "no header row"),
+    ],
+)
+def test_unreadable_files_are_problems(data, fragment):
+    outcome = read_bytes("x.csv", data)
+    assert isinstance(outcome, list)
+    assert fragment in outcome[0].problem
+
+
+def test_a_row_wider_than_the_header_is_named():
+    data = CSV + b"Acme,B1,S1,Lead,0,25,ppm\n"
+    outcome = read_bytes("x.csv", data)
+    assert isinstance(outcome, list)
+    assert outcome[0].row == 4
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_give_a_table_or_problems(data):
+    outcome = read_bytes("fuzz.csv", data)
+    if isinstance(outcome, RawTable):
+        assert isinstance(outcome.frame, pl.DataFrame)
+        assert "source_row" in outcome.frame.columns
+    else:
+        assert outcome and all(isinstance(p, Problem) for p in outcome)
