@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -160,25 +159,34 @@ def _error(message: str) -> None:
     print(f"kqc: {message}", file=quiet.user_stderr())
 
 
+def _usage_message(err: Exception) -> str | None:
+    """Click's usage errors (Typer carries its own copy of Click, so match by
+    shape): their message, or None for any other exception."""
+    if getattr(err, "exit_code", None) != 2 or not hasattr(err, "format_message"):
+        return None
+    ctx = getattr(err, "ctx", None)
+    name = getattr(ctx, "command_path", "kqc") if ctx else "kqc"
+    text = " ".join(str(err.format_message()).split())
+    return f"{text} (see: {name} --help)"
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.UsageError as err:
-        hint = (
-            f" (see: kqc {err.ctx.info_name} --help)"
-            if err.ctx and err.ctx.info_name != "kqc"
-            else " (see: kqc --help)"
-        )
-        _error(err.format_message().replace("\n", " ") + hint)
-        code = 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         _error("stopped")
         code = 130
     except KqcError as err:
         _error(err.message)
         code = err.exit_code
     except Exception as err:  # the last line of defence: a sentence, never a traceback
-        _error(f"unexpected failure ({type(err).__name__}: {err}); report it with the command")
-        code = 1
+        usage = _usage_message(err)
+        if usage is not None:
+            if not usage.startswith("("):  # bare `kqc`: the help was printed already
+                _error(usage)
+            code = 2
+        else:
+            _error(f"unexpected failure ({type(err).__name__}: {err}); report it with the command")
+            code = 1
     sys.stdout.flush()
     sys.exit(code if isinstance(code, int) else 0)

@@ -20,8 +20,8 @@ BAD = b"Lab,Batch,Sample,Analyte,Result,Unit\nAcme,B1,S1,Mitragynin,1.42,%\n"
 
 
 def kqc(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(env or {})}
-    full_env.pop("KQC_DB", None)
+    full_env = {k: v for k, v in os.environ.items() if k != "KQC_DB"}
+    full_env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(env or {})})
     done = subprocess.run(
         [*KQC, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
     )

@@ -95,7 +95,7 @@ class _Collector:
             schema=schema,
             orient="row",
         )
-        return pl.concat([fixed, *[f.cast(schema) for f in self.frames]])
+        return pl.concat([fixed, *[f.cast(pl.Schema(schema)) for f in self.frames]])
 
     def problems(self) -> list[Problem]:
         return sorted(
@@ -118,9 +118,9 @@ def _fields_frame(
     lookup = cols.result_field if kind == "results" else cols.register_field
     constants: dict[str, str] = {}
     for key, value in table.metadata.items():
-        fld = lookup(key)
-        if fld is not None and fld not in cmap.fields and value.strip():
-            constants[fld] = value.strip()
+        meta_field = lookup(key)
+        if meta_field is not None and meta_field not in cmap.fields and value.strip():
+            constants[meta_field] = value.strip()
     missing = [f for f in required if f not in cmap.fields and f not in constants]
     for fld in missing:
         issues.header(

@@ -1,0 +1,97 @@
+"""Opening the DuckDB file: only for as long as a write takes, migrated on
+open, and every DuckDB error turned into a StoreError with a next step.
+
+DuckDB lets one process write and refuses a writer while any other process
+holds the file, even read-only. So the pipeline never keeps it open between
+writes: a person can open it read-only between runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from kqc.store.errors import DatabaseLocked, NotADatabase, StoreError
+
+_MIGRATIONS = "migrations"
+_MIGRATION_TABLE_COMMENTS = (
+    ("TABLE schema_migrations", "Schema changes applied to this database, one row each, in order."),
+    ("COLUMN schema_migrations.version", "Number of the migration file (NNNN_name.sql)."),
+    ("COLUMN schema_migrations.name", "File name of the migration."),
+    ("COLUMN schema_migrations.applied_at", "When it was applied (UTC)."),
+)
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
+) -> list[tuple]:
+    """Execute and drain the result: DuckDB 2 refuses the next statement on a
+    connection whose previous result was not fetched."""
+    return (
+        con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
+    )
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as err:
+        if "lock" in str(err).lower():
+            raise DatabaseLocked(path) from err
+        raise NotADatabase(path, str(err).splitlines()[0]) from err
+    except duckdb.Error as err:
+        raise NotADatabase(path, str(err).splitlines()[0]) from err
+    try:
+        if not read_only:
+            migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+def _migration_files() -> list[tuple[int, str, str]]:
+    folder = resources.files("kqc.store") / _MIGRATIONS
+    found = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply each numbered migration once, each in its own transaction."""
+    run(
+        con,
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)",
+    )
+    for target, text in _MIGRATION_TABLE_COMMENTS:
+        run(con, f"COMMENT ON {target} IS '{text}'")
+    done = {row[0] for row in run(con, "SELECT version FROM schema_migrations")}
+    applied = []
+    for version, name, sql in _migration_files():
+        if version in done:
+            continue
+        run(con, "BEGIN TRANSACTION")
+        try:
+            run(con, sql)
+            run(
+                con,
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                [version, name, datetime.now(UTC)],
+            )
+            run(con, "COMMIT")
+        except duckdb.Error as err:
+            run(con, "ROLLBACK")
+            raise StoreError(
+                f"migration {name} failed ({err}): the database was left as it was"
+            ) from err
+        applied.append(version)
+    return applied

@@ -1,0 +1,148 @@
+"""Writing one dropped file: one transaction, all of it or none of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import polars as pl
+
+from kqc.core.records import REGISTER_SCHEMA, RESULT_SCHEMA
+from kqc.store.connection import connect, run
+from kqc.store.errors import DatabaseLocked, StoreError
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    file_name: str
+    sha256: str
+    kind: str | None
+    received_at: datetime
+    size_bytes: int
+    error_count: int
+    stored_as: str
+
+
+_RESULT_COLUMNS = [c for c in RESULT_SCHEMA]
+_REGISTER_COLUMNS = [c for c in REGISTER_SCHEMA if c != "source_row"]
+
+
+def ingested_sha256(path: Path, sha256: str) -> bool:
+    """Whether a file with these bytes was ingested before (a quick read)."""
+    if not path.exists():
+        return False
+    with connect(path) as con:
+        return _is_ingested(con, sha256)
+
+
+def _is_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
+    rows = run(
+        con, "SELECT count(*) FROM source_files WHERE sha256 = ? AND status = 'ingested'", [sha256]
+    )
+    return bool(rows[0][0])
+
+
+def _insert_file(con: duckdb.DuckDBPyConnection, file: FileRecord, status: str, rows: int) -> None:
+    run(
+        con,
+        "INSERT INTO source_files (file_name, sha256, status, kind, received_at, row_count,"
+        " error_count, stored_as, size_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            file.file_name,
+            file.sha256,
+            status,
+            file.kind,
+            file.received_at,
+            rows,
+            file.error_count,
+            file.stored_as,
+            file.size_bytes,
+        ],
+    )
+
+
+def _insert_results(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sha256: str) -> None:
+    incoming = frame.select(_RESULT_COLUMNS).to_arrow()
+    con.register("incoming_results", incoming)
+    try:
+        names = ", ".join(_RESULT_COLUMNS)
+        run(
+            con,
+            f"INSERT INTO results ({names}, source_sha256, loaded_at)"
+            f" SELECT {names}, ?, ? FROM incoming_results",
+            [sha256, datetime.now(UTC)],
+        )
+    finally:
+        con.unregister("incoming_results")
+
+
+def _upsert_batches(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sha256: str) -> None:
+    incoming = frame.select(_REGISTER_COLUMNS).to_arrow()
+    con.register("incoming_batches", incoming)
+    try:
+        names = ", ".join(_REGISTER_COLUMNS)
+        run(con, "DELETE FROM batches WHERE batch_id IN (SELECT batch_id FROM incoming_batches)")
+        run(
+            con,
+            f"INSERT INTO batches ({names}, source_sha256, updated_at)"
+            f" SELECT {names}, ?, ? FROM incoming_batches",
+            [sha256, datetime.now(UTC)],
+        )
+    finally:
+        con.unregister("incoming_batches")
+
+
+def store_ingested(
+    path: Path,
+    *,
+    file: FileRecord,
+    results: pl.DataFrame | None,
+    register: pl.DataFrame | None,
+    before_commit: Callable[[], None] | None = None,
+) -> Literal["ingested", "duplicate"]:
+    """Store a file's rows in one transaction; a file whose bytes were already
+    ingested is recorded as a duplicate and stores nothing. `before_commit`
+    lets a test inject a fault at the last moment."""
+    with connect(path) as con:
+        run(con, "BEGIN TRANSACTION")
+        try:
+            if _is_ingested(con, file.sha256):
+                _insert_file(con, file, "duplicate", 0)
+                status: Literal["ingested", "duplicate"] = "duplicate"
+            else:
+                rows = 0
+                if results is not None:
+                    _insert_results(con, results, file.sha256)
+                    rows += results.height
+                if register is not None:
+                    _upsert_batches(con, register, file.sha256)
+                    rows += register.height
+                _insert_file(con, file, "ingested", rows)
+                status = "ingested"
+            if before_commit is not None:
+                before_commit()
+            run(con, "COMMIT")
+        except BaseException as err:
+            run(con, "ROLLBACK")
+            if isinstance(err, duckdb.Error) and not isinstance(err, StoreError):
+                raise _as_store_error(path, err) from err
+            raise
+    return status
+
+
+def store_rejected(path: Path, *, file: FileRecord) -> None:
+    with connect(path) as con:
+        _insert_file(con, file, "rejected", 0)
+
+
+def _as_store_error(path: Path, err: duckdb.Error) -> StoreError:
+    if "lock" in str(err).lower():
+        return DatabaseLocked(path)
+    first = str(err).splitlines()[0]
+    return StoreError(
+        f"the database {path} refused the write ({first}); the file stays in the inbox"
+    )
