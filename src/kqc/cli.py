@@ -53,7 +53,16 @@ def _run_ingest(paths: list[Path], where: Locations) -> list[Any]:
     return list(ingest_flow(paths, places))
 
 
-def _show_outcomes(outcomes: list[Any], as_json: bool) -> None:
+def _short(path: str | None, base: Path) -> str:
+    if not path:
+        return "inbox (left for retry)"
+    try:
+        return str(Path(path).relative_to(base))
+    except ValueError:
+        return path
+
+
+def _show_outcomes(outcomes: list[Any], as_json: bool, base: Path) -> None:
     if as_json:
         for outcome in outcomes:
             print(json.dumps(outcome.as_dict(), ensure_ascii=False))
@@ -62,7 +71,7 @@ def _show_outcomes(outcomes: list[Any], as_json: bool) -> None:
     if not outcomes:
         console.print("Nothing to ingest.")
         return
-    table = Table("file", "status", "rows", "errors", "now in", title="kqc ingest")
+    table = Table("file", "status", "rows", "errors", "now in", title=f"kqc ingest — {base}")
     for o in outcomes:
         style = {"ingested": "green", "duplicate": "cyan", "rejected": "red"}.get(
             o.status, "yellow"
@@ -72,12 +81,14 @@ def _show_outcomes(outcomes: list[Any], as_json: bool) -> None:
             f"[{style}]{o.status}[/]",
             str(o.rows),
             str(o.errors),
-            o.errors_csv or o.stored_as or "inbox (left for retry)",
+            _short(o.stored_as, base),
         )
     console.print(table)
     for o in outcomes:
         if o.status == "rejected":
-            console.print(f"[red]{o.file}[/] rejected: {o.reason} — see {o.errors_csv}")
+            console.print(
+                f"[red]{o.file}[/] rejected: {o.reason} — see {_short(o.errors_csv, base)}"
+            )
         elif o.status == "failed":
             console.print(f"[yellow]{o.file}[/] left in the inbox: {o.reason}")
 
@@ -109,7 +120,7 @@ def ingest(
         where.inbox.mkdir(parents=True, exist_ok=True)
         targets = [where.inbox]
     outcomes = _run_ingest(targets, where)
-    _show_outcomes(outcomes, as_json)
+    _show_outcomes(outcomes, as_json, where.db.parent)
     raise typer.Exit(_exit_code(outcomes))
 
 
@@ -146,7 +157,7 @@ def demo(
     for sample in _sample_files():
         shutil.copyfile(sample, where.inbox / sample.name)
     outcomes = _run_ingest([where.inbox], where)
-    _show_outcomes(outcomes, as_json=False)
+    _show_outcomes(outcomes, as_json=False, base=where.db.parent)
     console = Console()
     console.print(
         f"\nDatabase:   {where.db}\nArchive:    {where.archive}\nQuarantine: {where.quarantine}"
