@@ -33,7 +33,9 @@ def prepare(name: str, data: bytes) -> Prepared:
     normalized = normalize(table)
     if normalized.kind is None:
         return Prepared(None, pl.DataFrame(), normalized.problems)
-    schema_problems = validate(normalized.rows, normalized.kind, normalized.headers)
+    schema_problems = validate(
+        normalized.rows, normalized.kind, normalized.headers, normalized.cell_columns
+    )
     problems = sorted(set(normalized.problems) | set(schema_problems))
     if not problems and normalized.rows.height == 0:
         problems = [

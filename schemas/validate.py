@@ -20,13 +20,19 @@ _SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
 }
 
 
-def validate(frame: pl.DataFrame, kind: str, headers: dict[str, str]) -> list[Problem]:
-    """Every problem the schema finds in `frame`, at once; [] when it passes."""
+def validate(
+    frame: pl.DataFrame,
+    kind: str,
+    headers: dict[str, str],
+    cell_columns: list[str] | None = None,
+) -> list[Problem]:
+    """Every problem the schema finds in `frame`, at once; [] when it passes.
+    `cell_columns` (wide files) names the analyte column each row came from."""
     schema = _SCHEMAS[kind]
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        return _problems(errors.failure_cases, frame, schema, headers)
+        return _problems(errors.failure_cases, frame, schema, headers, cell_columns)
     return []
 
 
@@ -35,6 +41,7 @@ def _problems(
     frame: pl.DataFrame,
     schema: type[pa.DataFrameModel],
     headers: dict[str, str],
+    cell_columns: list[str] | None,
 ) -> list[Problem]:
     rows = frame["source_row"].to_list()
     messages = _check_messages(schema)
@@ -50,7 +57,11 @@ def _problems(
             value = ""
         text = messages.get((field, check)) or messages.get(("", check)) or _default(field, check)
         source_field = _REPORTED_AS.get(field, field)
-        found.add(Problem(row, headers.get(source_field, field or "(row)"), value, text))
+        column = headers.get(source_field, field or "(row)")
+        in_cell = cell_columns is not None and index is not None and 0 <= index < len(rows)
+        if in_cell and source_field in ("result", "unit", "analyte"):
+            column = cell_columns[index]  # type: ignore[index]
+        found.add(Problem(row, column, value, text))
     return sorted(found)
 
 

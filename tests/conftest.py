@@ -28,3 +28,11 @@ def site(tmp_path: Path):
         archive=tmp_path / "archive",
         quarantine=tmp_path / "quarantine",
     )
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--write-expected",
+        action="store_true",
+        help="rewrite tests/cases expected files from the current output (review the diff!)",
+    )

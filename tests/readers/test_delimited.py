@@ -83,3 +83,32 @@ def test_any_bytes_give_a_table_or_problems(data):
         assert "source_row" in outcome.frame.columns
     else:
         assert outcome and all(isinstance(p, Problem) for p in outcome)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text(alphabet='ab1.<, ;"', max_size=6), min_size=6, max_size=6),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_fast_and_careful_readers_agree(rows):
+    import csv
+    import io
+
+    from kqc.readers import delimited
+    from kqc.readers.grid import build_table
+
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(
+        [["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"], *rows]
+    )
+    text = buffer.getvalue()
+    fast = delimited._fast_table(text, ",")
+    parsed = list(csv.reader(io.StringIO(text)))
+    careful = build_table(parsed, list(range(1, len(parsed) + 1)))
+    if fast is None:
+        return
+    assert isinstance(careful, RawTable)
+    assert fast.frame.fill_null("").equals(careful.frame.fill_null(""))

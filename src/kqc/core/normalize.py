@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from kqc.core import columns as cols
+from kqc.core import wide
 from kqc.core.cells import parse_number_column, parse_result_column
 from kqc.core.problems import Problem, file_problem
 from kqc.core.qualifiers import DETECTED, NOT_DETECTED
@@ -38,16 +39,39 @@ class Normalized:
     rows: pl.DataFrame  # RESULT_SCHEMA or REGISTER_SCHEMA; rows that read cleanly
     problems: list[Problem]
     headers: dict[str, str] = field(default_factory=dict)  # field -> the lab's column name
+    # Wide files: the analyte column each row came from, aligned with `rows`.
+    cell_columns: list[str] | None = None
 
 
 def normalize(table: RawTable) -> Normalized:
     headers = table.headers
     kind = cols.guess_kind(headers)
-    if kind is None:
-        return Normalized(None, pl.DataFrame(), [_unrecognized(headers)])
+    if kind == "results":
+        return _normalize_results(table)
+    if wide.is_wide(headers):
+        return _normalize_wide(table)
     if kind == "register":
         return _normalize_register(table)
-    return _normalize_results(table)
+    return Normalized(None, pl.DataFrame(), [_unrecognized(headers)])
+
+
+def _normalize_wide(table: RawTable) -> Normalized:
+    issues = wide.header_problems(table.headers)
+    long, _ = wide.melt(table.frame, table.headers)
+    outcome = _normalize_results(
+        RawTable(
+            long, table.metadata, decimal_comma=table.decimal_comma, header_row=table.header_row
+        ),
+        from_wide=True,
+    )
+    header_issues = [Problem(table.header_row, h, h, p) for h, p in issues]
+    return Normalized(
+        outcome.kind,
+        outcome.rows,
+        sorted(header_issues + outcome.problems),
+        outcome.headers,
+        outcome.cell_columns,
+    )
 
 
 def _unrecognized(headers: list[str]) -> Problem:
@@ -65,23 +89,26 @@ def _unrecognized(headers: list[str]) -> Problem:
 class _Collector:
     """Gathers per-cell problems as frames, so a million rows stay vectorized."""
 
-    def __init__(self) -> None:
+    def __init__(self, header_row: int = 1) -> None:
         self.frames: list[pl.DataFrame] = []
         self.fixed: list[Problem] = []
+        self.header_row = header_row
 
     def add(self, rows: pl.DataFrame, column: str, value: pl.Expr, problem: pl.Expr) -> None:
         if rows.height:
+            # In a wide file the result, unit and analyte come from the cell's own column.
+            name = pl.col(wide.CELL_COLUMN) if column == wide.CELL_COLUMN else pl.lit(column)
             self.frames.append(
                 rows.select(
                     pl.col("source_row"),
-                    pl.lit(column).alias("column"),
+                    name.alias("column"),
                     value.cast(pl.String).fill_null("").alias("value"),
                     problem.cast(pl.String).alias("problem"),
                 )
             )
 
     def header(self, problem: str, column: str = "(header)", value: str = "") -> None:
-        self.fixed.append(Problem(1, column, value, problem))
+        self.fixed.append(Problem(self.header_row, column, value, problem))
 
     def frame(self) -> pl.DataFrame:
         schema = {
@@ -166,12 +193,15 @@ def _require_values(
             issues.add(empty, headers[fld], pl.lit(""), pl.lit(f"{fld} is empty: fill it in"))
 
 
-def _normalize_results(table: RawTable) -> Normalized:
-    issues = _Collector()
+def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalized:
+    issues = _Collector(table.header_row)
     mapped = _fields_frame(table, "results", cols.RESULT_REQUIRED, issues)
     if mapped is None:
         return Normalized("results", pl.DataFrame(schema=RESULT_SCHEMA), issues.problems())
     frame, headers = mapped
+    if from_wide:
+        frame = frame.with_columns(table.frame[wide.CELL_COLUMN])
+        headers.update(analyte=wide.CELL_COLUMN, result=wide.CELL_COLUMN, unit=wide.CELL_COLUMN)
     for fld in RESULT_SCHEMA:
         if fld not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(fld))
@@ -352,7 +382,9 @@ def _convert_units(
             .then(pl.lit(10.0).pow(pl.col(col)))
             .otherwise(pl.col(col))
         )
-        return base * pl.col("factor")
+        # 12 significant digits: far beyond any lab's precision, and it drops
+        # binary artifacts of the factor (1.38 % is 13.8 mg/g, not 13.799999999999999).
+        return (base * pl.col("factor")).round_sig_figs(12)
 
     return frame.with_columns(
         pl.col("canonical_unit").alias("unit"),
@@ -376,11 +408,12 @@ def _finish(
     kind: cols.Kind = "results" if schema is RESULT_SCHEMA else "register"
     clean = frame.join(problems.select("source_row").unique(), on="source_row", how="anti")
     rows = clean.select([pl.col(c).cast(t) for c, t in schema.items()])
-    return Normalized(kind, rows, issues.problems(), headers)
+    cells = clean[wide.CELL_COLUMN].to_list() if wide.CELL_COLUMN in clean.columns else None
+    return Normalized(kind, rows, issues.problems(), headers, cells)
 
 
 def _normalize_register(table: RawTable) -> Normalized:
-    issues = _Collector()
+    issues = _Collector(table.header_row)
     mapped = _fields_frame(table, "register", cols.REGISTER_REQUIRED, issues)
     if mapped is None:
         return Normalized("register", pl.DataFrame(schema=REGISTER_SCHEMA), issues.problems())

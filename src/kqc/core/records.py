@@ -69,11 +69,12 @@ class RawTable:
     `frame` holds one String column per header as the lab wrote it, plus
     `source_row` (Int64, the row a spreadsheet shows). `metadata` holds the
     `Key: value` lines found above the table (XLSX header blocks), applied to
-    every row where the table lacks that column. `decimal_comma` is set by a
+    every row where the table lacks that column. `header_row` is the row the
+    header sits on, named in problems about columns. `decimal_comma` is set by a
     reader that saw a semicolon-separated file, where "1,42" means 1.42.
     """
 
-    __slots__ = ("decimal_comma", "frame", "metadata")
+    __slots__ = ("decimal_comma", "frame", "header_row", "metadata")
 
     def __init__(
         self,
@@ -81,10 +82,12 @@ class RawTable:
         metadata: dict[str, str] | None = None,
         *,
         decimal_comma: bool = False,
+        header_row: int = 1,
     ) -> None:
         self.frame = frame
         self.metadata = dict(metadata or {})
         self.decimal_comma = decimal_comma
+        self.header_row = header_row  # where the header sits, for problems about columns
 
     @property
     def headers(self) -> list[str]:

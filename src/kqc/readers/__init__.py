@@ -10,18 +10,38 @@ from __future__ import annotations
 
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
-from kqc.readers import delimited
+from kqc.readers import delimited, json_records, xlsx
 
 ReadOutcome = RawTable | list[Problem]
 
-_XLSX_MAGIC = b"PK\x03\x04"
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and .doc)
 
 
 def read_bytes(name: str, data: bytes) -> ReadOutcome:
+    try:
+        return _dispatch(name, data)
+    except Exception as err:  # a reader bug must reject the file, never stop the run
+        return [file_problem(f"the file could not be read ({type(err).__name__}: {err})")]
+
+
+def _dispatch(name: str, data: bytes) -> ReadOutcome:
     if not data.strip():
         return [file_problem("the file is empty: export the results again and drop the new file")]
-    if data.startswith(_XLSX_MAGIC) or name.lower().endswith((".xlsx", ".xlsm")):
+    lowered = name.lower()
+    if data.startswith(_ZIP_MAGIC) or lowered.endswith((".xlsx", ".xlsm")):
+        return xlsx.read(name, data)
+    if data.startswith(_OLE_MAGIC) or lowered.endswith(".xls"):
         return [
-            file_problem("XLSX files are not read yet: save the sheet as CSV (UTF-8) and drop that")
+            file_problem(
+                "old Excel (.xls) workbooks are not read: save the sheet as .xlsx or CSV UTF-8"
+            )
         ]
+    if lowered.endswith((".json", ".jsonl", ".ndjson")) or _looks_like_json(data):
+        return json_records.read(name, data)
     return delimited.read(name, data)
+
+
+def _looks_like_json(data: bytes) -> bool:
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return head in (b"[", b"{")

@@ -1,8 +1,7 @@
-"""CSV, TSV and semicolon-separated text: encoding, delimiter, header row.
+"""CSV, TSV and semicolon-separated text: encoding, delimiter, then the grid.
 
-The header is found by its content (the first row whose cells name known
-fields), so a title or a block of `Key: value` lines above the table is read
-as metadata instead of breaking the file.
+A semicolon file is the European spreadsheet export, where "1,42" means 1.42:
+only there is a decimal comma read.
 """
 
 from __future__ import annotations
@@ -10,17 +9,14 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import re
 
 import polars as pl
 
-from kqc.core import columns as cols
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
+from kqc.readers.grid import HEAD_ROWS, build_table, find_header, header_score, metadata
 
 _DELIMITERS = (",", ";", "\t", "|")
-_HEAD_LINES = 60
-_META_LINE = re.compile(r"^\s*([^:=]{1,60}?)\s*[:=]\s*(.*?)\s*$")
 
 
 def decode(data: bytes) -> str | Problem:
@@ -47,107 +43,81 @@ def decode(data: bytes) -> str | Problem:
         )
 
 
-def _recognized(cells: list[str]) -> int:
-    return sum(
-        1
-        for c in cells
-        if c.strip() and (cols.result_field(c) is not None or cols.register_field(c) is not None)
-    )
-
-
-def _find_header(lines: list[str]) -> tuple[str, int] | None:
-    """(delimiter, index of the header line) with the most recognized fields."""
-    best: tuple[int, str, int] | None = None
+def sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter under which some early row reads best as a header."""
+    best = (0, ",")
     for delim in _DELIMITERS:
-        rows = list(csv.reader(lines, delimiter=delim))
-        for i, cells in enumerate(rows):
-            score = _recognized(cells)
-            if score >= 2 and (best is None or score > best[0]):
-                best = (score, delim, i)
-                break
-    return (best[1], best[2]) if best else None
-
-
-def _metadata(lines: list[str]) -> dict[str, str]:
-    meta: dict[str, str] = {}
-    for line in lines:
-        cells = [c.strip() for c in re.split(r"[,;\t|]", line) if c.strip()]
-        if not cells:
-            continue
-        m = _META_LINE.match(cells[0])
-        if m and m.group(2):
-            meta[m.group(1)] = m.group(2)
-        elif m and len(cells) >= 2:
-            meta[m.group(1)] = cells[1]
-    return meta
+        for cells in csv.reader(lines[:HEAD_ROWS], delimiter=delim):
+            score = header_score(cells)
+            if score > best[0]:
+                best = (score, delim)
+    return best[1]
 
 
 def read(name: str, data: bytes) -> RawTable | list[Problem]:
     text = decode(data)
     if isinstance(text, Problem):
         return [text]
-    lines = text.splitlines()
-    found = _find_header(lines[:_HEAD_LINES])
-    if found is None:
-        first = next((ln for ln in lines if ln.strip()), "")
-        return [
-            file_problem(
-                "no header row with recognizable columns in the first "
-                f"{_HEAD_LINES} lines: a results file needs "
-                + ", ".join(cols.RESULT_REQUIRED)
-                + "; a batch register needs "
-                + ", ".join(cols.REGISTER_REQUIRED)
-                + f"; the first line reads '{first[:200]}'",
-                column="(header)",
-            )
-        ]
-    delim, header_index = found
-    meta = _metadata(lines[:header_index])
-    body = "\n".join(lines[header_index:])
-    rows = list(csv.reader(io.StringIO(body), delimiter=delim))
-    header = [h.strip() for h in rows[0]]
-    problems = _header_problems(header, header_index + 1)
-    width = len(header)
-    records: list[list[str]] = []
-    source_rows: list[int] = []
-    # csv.reader tracks physical lines, so a quoted cell spanning lines keeps
-    # later row numbers right; recompute them from line_num.
-    reader = csv.reader(io.StringIO(body), delimiter=delim)
-    next(reader)
-    for cells in reader:
-        line_no = header_index + reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            problems.append(
-                Problem(
-                    line_no,
-                    "(row)",
-                    delim.join(cells)[:200],
-                    f"row has {len(cells)} cells but the header has {width}: check for an"
-                    " unquoted delimiter inside a value",
-                )
-            )
-            continue
-        records.append((cells + [""] * width)[:width])
-        source_rows.append(line_no)
-    if problems:
-        return problems
-    if not records:
-        return [file_problem("the file has a header but no data rows", column="(header)")]
-    frame = pl.DataFrame(
-        records, schema={h: pl.String() for h in header}, orient="row"
-    ).with_columns(pl.Series("source_row", source_rows, dtype=pl.Int64))
-    return RawTable(frame, meta, decimal_comma=delim == ";")
+    delim = sniff_delimiter(text.splitlines()[:HEAD_ROWS])
+    fast = _fast_table(text, delim)
+    if fast is not None:
+        return fast
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    start = 1
+    try:
+        for cells in reader:
+            # line_num counts physical lines, so a quoted cell spanning lines
+            # keeps later row numbers right: a row is numbered by its first line.
+            rows.append(cells)
+            numbers.append(start)
+            start = reader.line_num + 1
+    except csv.Error as err:
+        return [Problem(reader.line_num, "(row)", "", f"the file cannot be read as CSV: {err}")]
+    return build_table(rows, numbers, decimal_comma=delim == ";")
 
 
-def _header_problems(header: list[str], row: int) -> list[Problem]:
-    problems = []
-    seen: set[str] = set()
-    for h in header:
-        if h in seen:
-            problems.append(Problem(row, h, h, f"column '{h}' appears twice: rename or remove one"))
-        seen.add(h)
-    if "source_row" in seen:
-        problems.append(Problem(row, "source_row", "source_row", "reserved column name"))
-    return problems
+def _fast_table(text: str, delim: str) -> RawTable | None:
+    """Polars' reader for the common case: one record per line, no blank
+    lines, a clean header. Row numbers are then line numbers. Anything else
+    (None) goes through the careful reader, which can name every odd row."""
+    head_lines = text.splitlines()[:HEAD_ROWS]
+    head_rows = list(csv.reader(head_lines, delimiter=delim))
+    if len(head_rows) != len(head_lines):
+        return None  # a quoted cell spans lines near the top
+    index = find_header(head_rows)
+    if index is None:
+        return None
+    header = [c.strip() for c in head_rows[index]]
+    if not all(header) or len(set(header)) != len(header) or "source_row" in header:
+        return None
+    offset = 0
+    for _ in range(index):
+        offset = text.index("\n", offset) + 1
+    body = text[offset:]
+    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(body.encode("utf-8")),
+            separator=delim,
+            infer_schema=False,
+            has_header=True,
+            raise_if_empty=False,
+        )
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    if frame.height != lines - 1 or frame.width != len(header) or frame.height == 0:
+        return None
+    blank_rows = frame.select(pl.all_horizontal(pl.all().is_null()).any()).item()
+    if blank_rows:
+        return None
+    header_row = index + 1
+    frame = frame.rename(dict(zip(frame.columns, header, strict=True))).with_columns(
+        pl.int_range(header_row + 1, header_row + 1 + frame.height, dtype=pl.Int64).alias(
+            "source_row"
+        )
+    )
+    return RawTable(
+        frame, metadata(head_rows[:index]), decimal_comma=delim == ";", header_row=header_row
+    )

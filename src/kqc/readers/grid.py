@@ -1,0 +1,141 @@
+"""From a grid of cells (CSV lines, sheet rows) to a RawTable.
+
+Every text format ends here, so the header rule and the metadata rule are one
+rule: the header is the first row whose cells name known fields (or analytes,
+for a wide file); `Key: value` lines above it, in one cell or two, are
+metadata applied to every row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import polars as pl
+
+from kqc.core import columns as cols
+from kqc.core.problems import Problem, file_problem
+from kqc.core.records import RawTable
+from kqc.core.vocab import analyte_code
+
+HEAD_ROWS = 60
+_META = re.compile(r"^\s*([^:=]{1,60}?)\s*[:=]\s*(.*?)\s*$")
+
+
+def header_score(cells: Sequence[str]) -> int:
+    """How many cells name a contract field or an analyte."""
+    score = 0
+    for cell in cells:
+        text = cell.strip()
+        if not text or len(text) > 80:
+            continue
+        if cols.result_field(text) or cols.register_field(text) or analyte_code(text):
+            score += 1
+    return score
+
+
+def find_header(rows: Sequence[Sequence[str]]) -> int | None:
+    """Index of the header among the first rows: the first with two or more
+    recognized cells and at least as many as any row after it nearby."""
+    best: tuple[int, int] | None = None
+    for i, cells in enumerate(rows[:HEAD_ROWS]):
+        score = header_score(cells)
+        if score >= 2 and (best is None or score > best[0]):
+            best = (score, i)
+            if score >= 4:
+                break
+    return best[1] if best else None
+
+
+def metadata(rows: Iterable[Sequence[str]]) -> dict[str, str]:
+    """'Lab: Acme' in one cell, or 'Lab:' | 'Acme' (or 'Lab' | 'Acme') in two."""
+    meta: dict[str, str] = {}
+    for cells in rows:
+        filled = [c.strip() for c in cells if c and c.strip()]
+        if not filled:
+            continue
+        m = _META.match(filled[0])
+        if m and m.group(2):
+            meta[m.group(1)] = m.group(2)
+        elif m and len(filled) >= 2:
+            meta[m.group(1)] = filled[1]
+        elif len(filled) == 2 and (cols.result_field(filled[0]) or cols.register_field(filled[0])):
+            meta[filled[0]] = filled[1]
+    return meta
+
+
+def no_header_problem(first_row: Sequence[str]) -> Problem:
+    found = ", ".join(f"'{c.strip()}'" for c in first_row if c and c.strip())[:300] or "nothing"
+    return file_problem(
+        f"no header row with recognizable columns in the first {HEAD_ROWS} rows: a results"
+        " file needs "
+        + ", ".join(cols.RESULT_REQUIRED)
+        + " (or one column per analyte, e.g. 'Lead (ppm)'); a batch register needs "
+        + ", ".join(cols.REGISTER_REQUIRED)
+        + f"; the first row holds {found}",
+        column="(header)",
+    )
+
+
+def build_table(
+    rows: Sequence[Sequence[str]],
+    row_numbers: Sequence[int],
+    *,
+    decimal_comma: bool = False,
+) -> RawTable | list[Problem]:
+    """`rows` are the cells of every row, `row_numbers` what a person sees."""
+    index = find_header(rows)
+    if index is None:
+        first = next((r for r in rows if any(c and c.strip() for c in r)), [])
+        return [no_header_problem(first)]
+    header_row = row_numbers[index]
+    raw_header = [(c or "").strip() for c in rows[index]]
+    # Trailing unnamed columns are usually empty formatting, not data.
+    while raw_header and not raw_header[-1]:
+        raw_header.pop()
+    width = len(raw_header)
+    problems = _header_problems(raw_header, header_row)
+    records: list[list[str]] = []
+    numbers: list[int] = []
+    for cells, number in zip(rows[index + 1 :], row_numbers[index + 1 :], strict=True):
+        cells = [c or "" for c in cells]
+        if not any(c.strip() for c in cells):
+            continue
+        extra = [c for c in cells[width:] if c.strip()]
+        if extra:
+            problems.append(
+                Problem(
+                    number,
+                    "(row)",
+                    " | ".join(c for c in cells if c.strip())[:200],
+                    f"row has {len(cells)} cells but the header has {width}: check for an"
+                    " unquoted delimiter inside a value",
+                )
+            )
+            continue
+        records.append((cells + [""] * width)[:width])
+        numbers.append(number)
+    if problems:
+        return problems
+    if not records:
+        return [file_problem("the file has a header but no data rows", column="(header)")]
+    header = [h or f"column {i + 1}" for i, h in enumerate(raw_header)]
+    frame = pl.DataFrame(records, schema={h: pl.String() for h in header}, orient="row")
+    frame = frame.with_columns(pl.Series("source_row", numbers, dtype=pl.Int64))
+    return RawTable(
+        frame, metadata(rows[:index]), decimal_comma=decimal_comma, header_row=header_row
+    )
+
+
+def _header_problems(header: list[str], row: int) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    for h in header:
+        if h and h in seen:
+            problems.append(Problem(row, h, h, f"column '{h}' appears twice: rename or remove one"))
+        seen.add(h)
+    if "source_row" in seen:
+        problems.append(
+            Problem(row, "source_row", "source_row", "'source_row' is reserved: rename it")
+        )
+    return problems

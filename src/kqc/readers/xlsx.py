@@ -1,0 +1,92 @@
+"""XLSX workbooks: the sheet named `results`, else the first; the sheet's own
+row numbers kept for error reports; numbers exactly as stored.
+
+fastexcel (Rust calamine) reads the sheet twice: once as text, once as
+numbers. Its text form prints a number to nine significant digits, so where a
+cell holds a number the stored double is printed in full instead: 1/3 stays
+0.3333333333333333, not 0.333333333. A zip bomb is refused from the archive's
+own directory before any XML is expanded.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import fastexcel
+import polars as pl
+
+from kqc.core.problems import Problem, file_problem
+from kqc.core.qualifiers import PLAIN_NUMBER
+from kqc.core.records import RawTable
+from kqc.readers.grid import build_table
+
+MAX_UNPACKED_BYTES = 1 << 30  # 1 GiB of XML is far beyond any lab report
+MAX_RATIO = 200  # real workbooks compress about 5-20x
+
+
+def _archive_problem(data: bytes) -> Problem | None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return file_problem(
+            "the workbook is damaged or truncated (not a complete XLSX file): save it again"
+            " from the spreadsheet program and drop the new file"
+        )
+    unpacked = sum(i.file_size for i in infos)
+    packed = max(1, sum(i.compress_size for i in infos))
+    if unpacked > MAX_UNPACKED_BYTES or unpacked / packed > MAX_RATIO:
+        return file_problem(
+            f"the workbook would unpack to {unpacked:,} bytes from {len(data):,}: refused as"
+            " unsafe; export the results as CSV instead"
+        )
+    if not any(i.filename.startswith("xl/worksheets/") for i in infos):
+        return file_problem("this zip file holds no worksheet: drop an XLSX workbook or a CSV")
+    return None
+
+
+def _exact_cells(text: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFrame:
+    """Text cells, with every numeric cell printed from its stored double."""
+    columns = []
+    for name in text.columns:
+        number = numbers[name]
+        printed = (
+            pl.when(number.is_finite() & (number == number.round(0)) & (number.abs() < 1e15))
+            .then(number.cast(pl.Int64, strict=False).cast(pl.String))
+            .otherwise(number.cast(pl.String))
+        )
+        # A date cell also reads as a number (its serial): keep its text.
+        numeric_cell = pl.col(name).str.contains(PLAIN_NUMBER).fill_null(False)
+        columns.append(
+            pl.when(numeric_cell & number.is_not_null())
+            .then(printed)
+            .otherwise(pl.col(name))
+            .alias(name)
+        )
+    return text.select(columns)
+
+
+def read(name: str, data: bytes) -> RawTable | list[Problem]:
+    problem = _archive_problem(data)
+    if problem:
+        return [problem]
+    try:
+        book = fastexcel.read_excel(data)
+        names = book.sheet_names
+        chosen = next((n for n in names if n.strip().casefold() == "results"), names[0])
+        # header_row=None with skip_rows=0 keeps leading empty rows: row i is sheet row i+1.
+        text = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="string").to_polars()
+        numbers = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="float").to_polars()
+    except Exception as err:  # a damaged workbook must become a problem, never a crash
+        return [
+            file_problem(
+                f"the workbook cannot be read ({type(err).__name__}: {str(err)[:200]}):"
+                " save it again as XLSX"
+            )
+        ]
+    if text.height == 0 or text.width == 0:
+        return [file_problem(f"the sheet '{chosen}' is empty")]
+    cells = _exact_cells(text, numbers)
+    rows = [["" if v is None else v for v in row] for row in cells.iter_rows()]
+    return build_table(rows, list(range(1, len(rows) + 1)))

@@ -1,0 +1,86 @@
+"""Property tests across formats: whatever bytes or cell text arrive, the
+outcome is a table or problems, never an exception."""
+
+import io
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kqc.flows.prepare import prepare
+from openpyxl import Workbook
+
+from kqc.core.problems import Problem
+from kqc.core.records import RawTable
+from kqc.readers import read_bytes
+
+HEADER = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]
+cell_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=20,
+)
+
+
+def _is_outcome(outcome) -> bool:
+    if isinstance(outcome, RawTable):
+        return "source_row" in outcome.frame.columns
+    return bool(outcome) and all(isinstance(p, Problem) for p in outcome)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=600), st.sampled_from(["x.xlsx", "x.json", "x.jsonl", "x.tsv", "x"]))
+def test_any_bytes_under_any_name(data, name):
+    assert _is_outcome(read_bytes(name, data))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=1, max_size=300))
+def test_zip_looking_bytes(data):
+    assert _is_outcome(read_bytes("x.xlsx", b"PK\x03\x04" + data))
+
+
+def _workbook(rows: list[list[object]]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row, start=1):
+            sheet.cell(row=r, column=c, value=value)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.lists(cell_text | st.floats(allow_nan=False), min_size=6, max_size=6),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_arbitrary_cells_in_a_workbook_give_rows_or_problems(rows):
+    try:
+        data = _workbook([HEADER, *rows])
+    except Exception:  # openpyxl refuses some control characters: not our input
+        return
+    outcome = prepare("x.xlsx", data)
+    assert outcome.problems or outcome.rows.height >= 0
+    assert all(p.row >= 0 for p in outcome.problems)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(HEADER),
+            st.none()
+            | st.integers()
+            | st.floats()
+            | cell_text
+            | st.lists(st.integers(), max_size=2),
+        ),
+        max_size=5,
+    )
+)
+def test_arbitrary_json_records(records):
+    outcome = prepare("x.json", json.dumps(records).encode())
+    assert outcome.problems or outcome.rows.height > 0
