@@ -8,11 +8,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kqc.flows.prepare import Prepared, prepare
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from kqc import inbox, store
+from kqc.flows.evaluate import Evaluated, evaluate_pending
+from kqc.flows.prepare import Prepared, prepare
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,15 @@ def _ingest_one(dropped: inbox.DroppedFile, places: Places) -> FileOutcome:
     return FileOutcome(name, dropped.sha256, status, rows, 0, str(final), kind=prepared.kind)
 
 
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def evaluate_batches(db: Path) -> Evaluated:
+    return evaluate_pending(db)
+
+
 @flow(name="kqc-ingest", log_prints=False, validate_parameters=False)
 def ingest_flow(paths: list[Path], places: Places) -> list[FileOutcome]:
+    """Ingest every file under `paths`, then evaluate the batches they touched
+    (every batch when the thresholds changed)."""
     logger = get_run_logger()
     outcomes: list[FileOutcome] = []
     for path in discover_files(paths, places):
@@ -147,4 +155,14 @@ def ingest_flow(paths: list[Path], places: Places) -> list[FileOutcome]:
             outcome = FileOutcome(path.name, dropped.sha256, "failed", 0, 0, reason=str(err))
         logger.info("%s: %s", path.name, outcome.status)
         outcomes.append(outcome)
+    if places.db.exists():
+        # A failed evaluation leaves its batches queued in the database: the
+        # next run evaluates them. Stored files are never undone by it.
+        try:
+            evaluated = evaluate_batches(places.db)
+            logger.info(
+                "evaluated %d batch(es), %d finding(s)", len(evaluated.batches), evaluated.flags
+            )
+        except Exception:
+            logger.exception("evaluation failed; the batches stay queued for the next run")
     return outcomes

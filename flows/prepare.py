@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
-from kqc.schemas.validate import validate
 
 from kqc.core.columns import Kind
 from kqc.core.normalize import normalize
 from kqc.core.problems import Problem
 from kqc.readers import read_bytes
+from kqc.schemas.validate import validate
 
 
 @dataclass(frozen=True)

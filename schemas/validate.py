@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pandera.polars as pa
 import polars as pl
-from kqc.schemas.register import RegisterSchema
-from kqc.schemas.results import ResultsSchema
 
 from kqc.core.problems import Problem
+from kqc.schemas.register import RegisterSchema
+from kqc.schemas.results import ResultsSchema
 
 _SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "results": ResultsSchema,

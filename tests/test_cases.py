@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from kqc.flows.prepare import prepare
 
 CASES = Path(__file__).parent / "cases"

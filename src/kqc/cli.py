@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -111,6 +113,7 @@ def ingest(
 ) -> None:
     """Ingest dropped files now: store, archive or quarantine each one."""
     where = locations(db, inbox=inbox, archive=archive, quarantine=quarantine)
+    _check_thresholds()
     if paths:
         missing = [p for p in paths if not p.exists()]
         if missing:
@@ -122,6 +125,117 @@ def ingest(
     outcomes = _run_ingest(targets, where)
     _show_outcomes(outcomes, as_json, where.db.parent)
     raise typer.Exit(_exit_code(outcomes))
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _print_frame(data: pl.DataFrame, fmt: Format, title: str, columns: list[str]) -> None:
+    if fmt is Format.json:
+        for named in data.iter_rows(named=True):
+            print(json.dumps(named, default=str, ensure_ascii=False))
+    elif fmt is Format.csv:
+        print(data.write_csv(), end="")
+    else:
+        table = Table(*columns, title=title)
+        for row in data.select(columns).iter_rows():
+            table.add_row(
+                *["" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in row]
+            )
+        Console().print(table)
+
+
+@app.command()
+def flags(
+    db: DbOption = None,
+    status: Annotated[
+        str | None, typer.Option(help="open, confirmed, dismissed or resolved.")
+    ] = None,
+    batch: Annotated[str | None, typer.Option(help="Only this batch.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule code.")] = None,
+    product: Annotated[str | None, typer.Option(help="Only this product id.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
+) -> None:
+    """Flagged batches: open first, most severe first."""
+    from kqc.store import flags as query_flags
+
+    where = locations(db)
+    if status is not None and status not in ("open", "confirmed", "dismissed", "resolved"):
+        raise UsageError(f"unknown status '{status}': use open, confirmed, dismissed or resolved")
+    found = query_flags(where.db, status=status, batch=batch, rule=rule, product=product)
+    _print_frame(
+        found,
+        fmt,
+        f"kqc flags — {where.db}",
+        ["flag_id", "batch_id", "rule", "analyte", "severity", "status", "message"],
+    )
+    open_count = found.filter(pl.col("status") == "open").height
+    raise typer.Exit(1 if open_count else 0)
+
+
+def _check_thresholds() -> None:
+    """A broken house thresholds file stops the run before any file moves."""
+    from kqc.schemas.thresholds import load_thresholds
+
+    load_thresholds()
+
+
+@app.command()
+def thresholds(
+    profile: Annotated[
+        str | None, typer.Option(help="Only this profile: default, or a market such as UT.")
+    ] = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule code.")] = None,
+    analyte: Annotated[str | None, typer.Option(help="Only this analyte code.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
+) -> None:
+    """The limits kqc applies, each with its basis, profile and source
+    ($KQC_THRESHOLDS names a house file to use instead of the shipped one)."""
+    from kqc.schemas.thresholds import load_thresholds, thresholds_file
+
+    frame, version = load_thresholds()
+    for column, wanted in (("profile", profile), ("rule", rule), ("analyte", analyte)):
+        if wanted is not None:
+            if wanted not in frame[column].to_list():
+                known = ", ".join(sorted(set(frame[column].to_list())))
+                raise UsageError(f"no thresholds for {column} '{wanted}': use one of {known}")
+            frame = frame.filter(pl.col(column) == wanted)
+    shown = frame.with_columns(pl.lit(version).alias("version"))
+    if fmt is not Format.table:
+        _print_frame(shown, fmt, "", [])
+        return
+    shown = shown.with_columns(
+        pl.when(pl.col("confirmed")).then(pl.lit("")).otherwise(pl.lit("UNCONFIRMED")).alias("!"),
+        pl.Series(
+            "fails",
+            [
+                "when detected"
+                if when == "detected"
+                else f"{when} {'its LOQ' if limit is None else f'{limit:g}'}"
+                for when, limit in shown.select("fails_when", "limit_value").iter_rows()
+            ],
+        ),
+    )
+    _print_frame(
+        shown,
+        fmt,
+        f"kqc thresholds — {thresholds_file() or 'shipped'}, version {version}",
+        ["rule", "analyte", "fails", "unit", "basis", "forms", "profile", "!", "source"],
+    )
+
+
+def _show_statuses(db: Path) -> None:
+    from kqc.store import batch_statuses
+
+    _print_frame(
+        batch_statuses(db),
+        Format.table,
+        "batch status",
+        ["batch_id", "product_name", "status", "open_flags"],
+    )
 
 
 _DEMO_MARK = ".kqc-demo"
@@ -158,11 +272,13 @@ def demo(
         shutil.copyfile(sample, where.inbox / sample.name)
     outcomes = _run_ingest([where.inbox], where)
     _show_outcomes(outcomes, as_json=False, base=where.db.parent)
+    _show_statuses(where.db)
     console = Console()
     console.print(
         f"\nDatabase:   {where.db}\nArchive:    {where.archive}\nQuarantine: {where.quarantine}"
         " (each rejected file has <name>.errors.csv beside it)\n"
-        f'Query it:   duckdb -readonly {where.db} "SELECT * FROM batch_status"'
+        f'Query it:   duckdb -readonly {where.db} "SELECT * FROM batch_status"\n'
+        f"Flags:      kqc flags --db {where.db}"
     )
 
 

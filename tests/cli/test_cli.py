@@ -97,9 +97,45 @@ def test_demo_runs_and_says_where_to_look(tmp_path):
         )
         batches = con.execute("SELECT count(*) FROM batches").fetchone()
     assert statuses["ingested"] >= 3 and statuses["rejected"] >= 1
-    assert batches == (5,)
+    assert batches == (13,)
+    assert "FAIL" in done.stdout and "PASS" in done.stdout
+
+    # The flags QA reads: exit 1 while any is open; filters; machine formats.
+    listed = kqc("flags", "--db", str(db), "--format", "json", cwd=tmp_path)
+    assert listed.returncode == 1, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert {r["rule"] for r in rows} >= {"heavy_metal", "content_uniformity", "potency_drift"}
+    one = kqc("flags", "--db", str(db), "--batch", "KR-2611-G", "--format", "csv", cwd=tmp_path)
+    assert one.stdout.count("\n") == 2 and "potency_drift" in one.stdout
+    clean = kqc("flags", "--db", str(db), "--batch", "KR-2611-A", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stdout
+    bad = kqc("flags", "--db", str(db), "--status", "opne", cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown status 'opne'" in bad.stderr
+
     # A second demo replaces the first one cleanly.
     assert kqc("demo", "--dir", "demo", cwd=tmp_path).returncode == 0
+
+
+def test_thresholds_lists_limits_with_sources(tmp_path):
+    done = kqc("thresholds", "--profile", "GA", "--format", "csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("rule,analyte,limit_value,unit,basis")
+    assert any("label_claim,mitragynine,150.0,mg/serving,per_serving" in x for x in lines)
+    assert all(",GA," in x for x in lines[1:]) and len(lines) == 4
+    unknown = kqc("thresholds", "--profile", "XX", cwd=tmp_path)
+    assert unknown.returncode == 2 and "use one of" in unknown.stderr
+
+
+def test_broken_house_thresholds_stop_ingest_before_any_file_moves(tmp_path):
+    house = tmp_path / "house.csv"
+    house.write_text("rule,analyte\nheavy_metal,lead\n")
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "good.csv").write_bytes(CLEAN)
+    done = kqc("ingest", cwd=tmp_path, env={"KQC_THRESHOLDS": str(house)})
+    assert done.returncode == 2
+    assert "lacks the column(s) limit_value" in done.stderr
+    assert (tmp_path / "inbox" / "good.csv").exists()
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path):

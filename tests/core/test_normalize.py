@@ -138,3 +138,55 @@ def test_register_rows():
     assert row["form"] == "capsule"
     assert row["label_claim_mg_per_serving"] == 7.0
     assert row["units_per_serving"] == 1
+
+
+REGISTER_HEADER = [
+    "Batch ID",
+    "Product ID",
+    "Product Name",
+    "Form",
+    "Label claim (mg/serving)",
+    "Serving size (g)",
+    "Servings per day",
+    "Markets",
+]
+
+
+def test_register_forms_and_markets_become_codes():
+    out = normalize(
+        raw(
+            [
+                ["B1", "P1", "Kratom", "Capsules", "7", "0.5", "6", "Utah, ga"],
+                ["B2", "P1", "Kratom", "Tincture", "7", "0.5", "6", ""],
+            ],
+            REGISTER_HEADER,
+        )
+    )
+    assert out.problems == []
+    assert out.rows.select("form", "markets").rows() == [("capsule", "UT;GA"), ("liquid", None)]
+
+
+def test_register_unknown_form_or_market_is_named_with_a_suggestion():
+    """Form and markets choose the limits: a guess could skip one, so an
+    unknown name stops the row."""
+    out = normalize(
+        raw(
+            [
+                ["B1", "P1", "Kratom", "capsle", "7", "0.5", "6", "UT"],
+                ["B2", "P1", "Kratom", "powder", "7", "0.5", "6", "UT;Utha"],
+                ["B3", "P1", "Kratom", "powder", "7", "0.5", "6", "RI"],
+            ],
+            REGISTER_HEADER,
+        )
+    )
+    assert [(p.row, p.column) for p in out.problems] == [(2, "Form"), (3, "Markets")]
+    assert "did you mean 'capsule'" in out.problems[0].problem
+    assert "did you mean 'Utah'" in out.problems[1].problem
+    assert out.rows["batch_id"].to_list() == ["B3"]
+
+
+def test_e_coli_worded_absence_needs_no_unit():
+    out = normalize(raw([["Acme", "B1", "S1", "E. coli", "Absent in 10 g", "", ""]], HEADER))
+    assert out.problems == []
+    row = out.rows.row(0, named=True)
+    assert (row["qualifier"], row["test_portion_g"], row["value"]) == ("not_detected", 10.0, None)

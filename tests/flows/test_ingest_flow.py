@@ -10,9 +10,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from kqc.flows.ingest import ingest_flow
 
 from kqc import store
+from kqc.flows.ingest import ingest_flow
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -157,7 +157,7 @@ def test_register_and_results_in_one_run(site):
     outcomes = {o.file: o for o in run(site)}
     assert outcomes["batch_register.csv"].status == "ingested"
     assert outcomes["batch_register.csv"].kind == "register"
-    assert query(site.db, "SELECT count(*) FROM batches") == [(5,)]
+    assert query(site.db, "SELECT count(*) FROM batches") == [(13,)]
 
 
 def test_every_file_ends_in_exactly_one_place(site):

@@ -6,11 +6,11 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kqc.flows.prepare import prepare
 from openpyxl import Workbook
 
 from kqc.core.problems import Problem
 from kqc.core.records import RawTable
+from kqc.flows.prepare import prepare
 from kqc.readers import read_bytes
 
 HEADER = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]

@@ -122,10 +122,13 @@ def count(db: Path, sql: str) -> int:
 def test_migrations_apply_once(tmp_path):
     db = tmp_path / "k.duckdb"
     with connect(db) as con:
-        assert con.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert con.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall() == [
+            (1,),
+            (2,),
+        ]
         assert migrate(con) == []
     with connect(db) as con:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
 
 
 def test_contract_names_exist_and_every_column_is_documented(tmp_path):
@@ -236,8 +239,8 @@ def test_a_reader_in_another_process_makes_the_writer_wait_then_fail(tmp_path):
 
 def _flag(con, flag_id: str, batch: str, rule: str, status: str) -> None:
     con.execute(
-        "INSERT INTO flags (flag_id, batch_id, rule, severity, status, created_at, updated_at)"
-        " VALUES (?, ?, ?, 'major', ?, now(), now())",
+        "INSERT INTO flags (flag_id, batch_id, rule, severity, status, message, evidence_hash,"
+        " created_at, updated_at) VALUES (?, ?, ?, 'major', ?, 'why', 'h', now(), now())",
         [flag_id, batch, rule, status],
     ).fetchall()
 

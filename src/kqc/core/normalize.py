@@ -19,6 +19,7 @@ from kqc.core import columns as cols
 from kqc.core import wide
 from kqc.core.cells import parse_number_column, parse_result_column
 from kqc.core.problems import Problem, file_problem
+from kqc.core.products import form_code, market_codes, unknown_form_message
 from kqc.core.qualifiers import DETECTED, NOT_DETECTED
 from kqc.core.records import REGISTER_SCHEMA, RESULT_SCHEMA, RawTable
 from kqc.core.units import conversion, test_portion_g
@@ -343,6 +344,19 @@ def _convert_units(
         nulls_equal=True,
         maintain_order="left",
     )
+    # "E. coli: Absent in 10 g" with no unit is a presence test, not a count
+    # missing its unit: the words say which (the analyte may be either).
+    either = [a.code for a in ANALYTES.values() if a.reporting == "count_or_presence"]
+    worded_presence = (
+        pl.col("analyte").is_in(either)
+        & pl.col("reported_unit").is_null()
+        & pl.col("qualifier").is_in([DETECTED, NOT_DETECTED])
+    )
+    frame = frame.with_columns(
+        pl.when(worded_presence).then(None).otherwise(pl.col("unit_problem")).alias("unit_problem"),
+        pl.when(worded_presence).then(True).otherwise(pl.col("presence")).alias("presence"),
+        pl.when(worded_presence).then(1.0).otherwise(pl.col("factor")).alias("factor"),
+    )
     bad_unit = frame.filter(pl.col("unit_problem").is_not_null())
     issues.add(bad_unit, headers["unit"], pl.col("reported_unit"), pl.col("unit_problem"))
 
@@ -448,8 +462,8 @@ def _normalize_register(table: RawTable) -> Normalized:
     frame = frame.with_columns(
         *[v.alias(k) for k, v in converted.items() if k != "units_per_serving"],
         converted["units_per_serving"].fill_null(1.0).alias("units_per_serving_value"),
-        pl.col("form").str.to_lowercase(),
     )
+    frame = _map_products(frame, headers, issues)
     whole = frame.filter(
         pl.col("units_per_serving_value") != pl.col("units_per_serving_value").round(0)
     )
@@ -463,3 +477,30 @@ def _normalize_register(table: RawTable) -> Normalized:
         pl.col("units_per_serving_value").round(0).cast(pl.Int64).alias("units_per_serving")
     )
     return _finish(frame, issues, REGISTER_SCHEMA, headers)
+
+
+def _map_products(frame: pl.DataFrame, headers: dict[str, str], issues: _Collector) -> pl.DataFrame:
+    """Form and markets to their codes; an unknown one is a problem for its row
+    (they choose which limits apply, so a guess could skip a limit)."""
+    forms = {f: form_code(f) for f in frame["form"].drop_nulls().unique().to_list()}
+    unknown_forms = {f: unknown_form_message(f) for f, code in forms.items() if code is None}
+    issues.add(
+        frame.filter(pl.col("form").is_in(list(unknown_forms))),
+        headers.get("form", "form"),
+        pl.col("form"),
+        pl.col("form").replace_strict(unknown_forms, default=None, return_dtype=pl.String),
+    )
+    markets = {m: market_codes(m) for m in frame["markets"].drop_nulls().unique().to_list()}
+    bad_markets = {m: problem for m, (_, problem) in markets.items() if problem}
+    issues.add(
+        frame.filter(pl.col("markets").is_in(list(bad_markets))),
+        headers.get("markets", "markets"),
+        pl.col("markets"),
+        pl.col("markets").replace_strict(bad_markets, default=None, return_dtype=pl.String),
+    )
+    return frame.with_columns(
+        pl.col("form").replace_strict(forms, default=None, return_dtype=pl.String),
+        pl.col("markets").replace_strict(
+            {m: codes for m, (codes, _) in markets.items()}, default=None, return_dtype=pl.String
+        ),
+    )

@@ -4,8 +4,18 @@ Everything else asks this package to read or write; moving to another engine
 (DuckLake, a catalog plus Parquet) is a change here, not a rewrite.
 """
 
-from kqc.store.connection import connect, migrate
+from kqc.store.connection import connect, migrate, transaction
 from kqc.store.errors import DatabaseLocked, NotADatabase, StoreError
+from kqc.store.evaluation import (
+    all_batch_ids,
+    clear_queue,
+    evidence,
+    merge_flags,
+    queued_batch_ids,
+    replace_thresholds,
+    thresholds_version,
+)
+from kqc.store.queries import batch_statuses, flags
 from kqc.store.writes import FileRecord, ingested_sha256, store_ingested, store_rejected
 
 __all__ = [
@@ -13,9 +23,19 @@ __all__ = [
     "FileRecord",
     "NotADatabase",
     "StoreError",
+    "all_batch_ids",
+    "batch_statuses",
+    "clear_queue",
     "connect",
+    "evidence",
+    "flags",
     "ingested_sha256",
+    "merge_flags",
     "migrate",
+    "queued_batch_ids",
+    "replace_thresholds",
     "store_ingested",
     "store_rejected",
+    "thresholds_version",
+    "transaction",
 ]

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from kqc.store.errors import DatabaseLocked, NotADatabase, StoreError
 
@@ -35,6 +36,13 @@ def run(
     return (
         con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
     )
+
+
+def frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
+) -> pl.DataFrame:
+    """A query's rows as a Polars frame (through Arrow, one copy)."""
+    return con.sql(sql, params=params).pl()
 
 
 @contextmanager
@@ -95,3 +103,17 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             ) from err
         applied.append(version)
     return applied
+
+
+@contextmanager
+def transaction(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writable connection inside one transaction: committed when the block
+    ends, rolled back (nothing written) when it raises."""
+    with connect(path) as con:
+        run(con, "BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            run(con, "ROLLBACK")
+            raise
+        run(con, "COMMIT")

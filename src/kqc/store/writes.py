@@ -96,6 +96,21 @@ def _upsert_batches(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sha256:
         con.unregister("incoming_batches")
 
 
+def _queue(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+    """Mark the frame's batches for re-evaluation, in the data's own transaction."""
+    batches = frame.select(pl.col("batch_id").unique()).to_arrow()
+    con.register("queued_batches", batches)
+    try:
+        run(
+            con,
+            "INSERT INTO evaluation_queue SELECT batch_id, ? FROM queued_batches"
+            " ON CONFLICT (batch_id) DO UPDATE SET queued_at = excluded.queued_at",
+            [datetime.now(UTC)],
+        )
+    finally:
+        con.unregister("queued_batches")
+
+
 def store_ingested(
     path: Path,
     *,
@@ -118,9 +133,11 @@ def store_ingested(
                 if results is not None:
                     _insert_results(con, results, file.sha256)
                     rows += results.height
+                    _queue(con, results)
                 if register is not None:
                     _upsert_batches(con, register, file.sha256)
                     rows += register.height
+                    _queue(con, register)
                 _insert_file(con, file, "ingested", rows)
                 status = "ingested"
             if before_commit is not None:

@@ -1,0 +1,306 @@
+"""Dosing: mitragynine per serving against the label and the per-serving caps,
+content uniformity (USP <905>), and 7-OH as a share of the alkaloids and per
+gram or serving.
+
+Per serving = mg/unit x units per serving, or mg/g x serving size (DOMAIN §5a).
+Non-detects count as LOQ/2 in means and as zero in sums (Directive 2009/90/EC
+art. 5(1) and 5(3)); each flag says which was used.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+from kqc.core.qualifiers import CENSORED_BELOW
+from kqc.core.rules.applicable import applicable
+from kqc.core.rules.limits import report, verdicts
+from kqc.core.rules.model import Batch, Finding, Threshold, censored_bound, finding, inconclusive
+
+OK_ALKALOID_SUM = (  # 63 O.S. (OK SB 891) "total kratom alkaloids"
+    "mitragynine",
+    "speciociliatine",
+    "speciogynine",
+    "paynantheine",
+    "7_hydroxymitragynine",
+)
+
+
+def _mean_value(r: dict[str, Any]) -> float | None:
+    """A result's contribution to a mean: its value, LOQ/2 for a non-detect."""
+    if r["value"] is not None:
+        return float(r["value"])
+    if r["qualifier"] in CENSORED_BELOW:
+        bound = censored_bound(r)
+        return bound / 2 if bound is not None else None
+    return None
+
+
+def per_serving_values(batch: Batch, analyte: str) -> tuple[list[float], list[dict], str] | None:
+    """Amounts per serving from per-unit results (preferred) or concentrations."""
+    reg = batch.register or {}
+    units = reg.get("units_per_serving") or 1
+    per_unit = batch.production(analyte, ("mg/unit",))
+    if per_unit:
+        values = [(_mean_value(r), r) for r in per_unit]
+        kept = [(v * units, r) for v, r in values if v is not None]
+        how = f"mg/unit x {units} unit(s) per serving"
+    else:
+        size = reg.get("serving_size_g")
+        conc = batch.production(analyte, ("mg/g",))
+        if size is None or not conc:
+            return None
+        kept = [
+            (v * float(size), r) for v, r in ((_mean_value(r), r) for r in conc) if v is not None
+        ]
+        how = f"mg/g x {size:g} g per serving"
+    if not kept:
+        return None
+    return [v for v, _ in kept], [r for _, r in kept], how
+
+
+def _substitution(rows: list[dict]) -> str:
+    censored = sum(1 for r in rows if r["value"] is None)
+    return f"{censored} non-detect(s) counted as LOQ/2" if censored else "no non-detects"
+
+
+def label_claim(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
+    out: list[Finding] = []
+    rules = applicable(thresholds, batch, "label_claim")
+    if not rules or not batch.production("mitragynine"):
+        return out
+    found = per_serving_values(batch, "mitragynine")
+    claim = (batch.register or {}).get("label_claim_mg_per_serving")
+    for t in rules:
+        if found is None:
+            out.append(
+                inconclusive(batch, t, "no batch register to express mitragynine per serving", {})
+            )
+            continue
+        values, rows, how = found
+        mean = statistics.fmean(values)
+        evidence = {
+            "n": len(values),
+            "mean_mg_per_serving": mean,
+            "per_serving": how,
+            "substitution": _substitution(rows),
+            "result_ids": [r.get("result_id") for r in rows],
+        }
+        if t.unit.startswith("%"):
+            if not claim:
+                continue
+            observed = mean / float(claim) * 100
+            evidence["label_claim_mg_per_serving"] = claim
+            text = (
+                f"mitragynine {mean:.2f} mg per serving is {observed:.1f} % of the"
+                f" {claim:g} mg label claim; allowed {t.describe()}"
+            )
+        else:
+            observed = mean
+            text = f"mitragynine {mean:.2f} mg per serving; allowed {t.describe()}"
+        if t.fails(observed):
+            out.append(finding(batch, t, observed, f"{text} — {t.citation()}", evidence))
+    return out
+
+
+def _percent_of_claim(batch: Batch) -> tuple[list[float], list[dict]] | None:
+    reg = batch.register or {}
+    claim = reg.get("label_claim_mg_per_serving")
+    units = reg.get("units_per_serving") or 1
+    rows = [r for r in batch.production("mitragynine", ("mg/unit",)) if r["value"] is not None]
+    if not claim or not rows:
+        return None
+    per_unit_claim = float(claim) / units
+    return [float(r["value"]) / per_unit_claim * 100 for r in rows], rows
+
+
+def acceptance_value(x: list[float], target: float = 100.0) -> dict[str, float]:
+    """USP <905>: AV = |M - mean| + k s, k = 2.4 (10 units) or 2.0 (30), M by
+    the T rule (T = target content, 100 % unless stated)."""
+    n = len(x)
+    mean = statistics.fmean(x)
+    s = statistics.stdev(x)
+    k = 2.0 if n >= 30 else 2.4
+    low, high = 98.5, max(101.5, target)
+    reference = min(max(mean, low), high)
+    return {
+        "n": n,
+        "mean": mean,
+        "sd": s,
+        "k": k,
+        "M": reference,
+        "av": abs(reference - mean) + k * s,
+    }
+
+
+def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
+    rules = {t.unit: t for t in applicable(thresholds, batch, "content_uniformity")}
+    units = batch.production("mitragynine", ("mg/unit",))
+    if not rules or len(units) < 2:
+        return []
+    found = _percent_of_claim(batch)
+    av_rule = rules.get("% of label claim")
+    if found is None:
+        t = av_rule or next(iter(rules.values()))
+        return [inconclusive(batch, t, "no label claim per unit in the batch register", {})]
+    x, rows = found
+    ids = [r.get("result_id") for r in rows]
+    out: list[Finding] = []
+    if len(x) >= 10 and av_rule is not None:
+        stats = acceptance_value(x)
+        if av_rule.fails(stats["av"]):
+            out.append(
+                finding(
+                    batch,
+                    av_rule,
+                    stats["av"],
+                    f"content uniformity: AV {stats['av']:.1f} over {stats['n']} units (mean"
+                    f" {stats['mean']:.1f} % of claim, SD {stats['sd']:.2f}, k {stats['k']}, M"
+                    f" {stats['M']:.1f}) exceeds L1 {av_rule.limit_value:g} — {av_rule.citation()}",
+                    {**stats, "result_ids": ids},
+                )
+            )
+        l2 = rules.get("% of M")
+        if l2 is not None and len(x) >= 30 and l2.limit_value is not None:
+            low = (1 - l2.limit_value / 100) * stats["M"]
+            high = (1 + l2.limit_value / 100) * stats["M"]
+            outside = [v for v in x if v < low or v > high]
+            if outside:
+                worst = max(outside, key=lambda v: abs(v - stats["M"]))
+                out.append(
+                    finding(
+                        batch,
+                        l2,
+                        abs(worst - stats["M"]) / stats["M"] * 100,
+                        f"content uniformity: {len(outside)} unit(s) outside {low:.1f}-{high:.1f} %"
+                        f" of claim (0.75 M-1.25 M) — {l2.citation()}",
+                        {**stats, "outside": outside, "result_ids": ids},
+                        key="L2",
+                    )
+                )
+    rsd_rule = rules.get("% RSD")
+    if len(x) < 10 and rsd_rule is not None:
+        mean = statistics.fmean(x)
+        rsd = statistics.stdev(x) / mean * 100 if mean else math.inf
+        if rsd_rule.fails(rsd):
+            out.append(
+                finding(
+                    batch,
+                    rsd_rule,
+                    rsd,
+                    f"content uniformity: RSD {rsd:.1f} % over only {len(x)} units exceeds"
+                    f" {rsd_rule.limit_value:g} % — {rsd_rule.citation()}",
+                    {"n": len(x), "mean": mean, "rsd": rsd, "result_ids": ids},
+                )
+            )
+    return out
+
+
+def _alkaloid_samples(batch: Batch) -> dict[tuple, dict[str, dict]]:
+    samples: dict[tuple, dict[str, dict]] = {}
+    for r in batch.results:
+        if (
+            r["sample_type"] == "production"
+            and r["analyte"] in OK_ALKALOID_SUM
+            and r["unit"] in ("mg/g", "mg/unit", "mg/mL")
+        ):
+            samples.setdefault((r["sample_id"], r["unit_no"], r["unit"]), {})[r["analyte"]] = r
+    return samples
+
+
+def seven_oh_share(batch: Batch, t: Threshold) -> list[Finding]:
+    """7-OH as % of the five-alkaloid sum in each sample; non-detects are zero
+    in the sum, and a non-detect 7-OH is judged by its LOQ."""
+    worst: tuple[float, dict] | None = None
+    unsure: list[tuple[str, dict]] = []
+    for parts in _alkaloid_samples(batch).values():
+        oh, mg = parts.get("7_hydroxymitragynine"), parts.get("mitragynine")
+        if oh is None or mg is None:
+            continue
+        others = sum(
+            float(r["value"])
+            for a, r in parts.items()
+            if a != "7_hydroxymitragynine" and r["value"] is not None
+        )
+        if oh["value"] is not None:
+            total = others + float(oh["value"])
+            share = float(oh["value"]) / total * 100 if total else math.inf
+            if t.fails(share) and (worst is None or share > worst[0]):
+                worst = (
+                    share,
+                    {
+                        "sample": oh["sample_id"],
+                        "sum": total,
+                        "parts": sorted(parts),
+                        "result_ids": [r.get("result_id") for r in parts.values()],
+                    },
+                )
+        else:
+            bound = censored_bound(oh)
+            most = bound / (others + bound) * 100 if bound is not None and others + bound else None
+            if most is None or t.fails(most):
+                unsure.append(
+                    (
+                        f"7-OH '{oh['reported_result']}' could be up to"
+                        f" {'?' if most is None else f'{most:.1f}'} % of the alkaloids",
+                        oh,
+                    )
+                )
+    if worst:
+        share, evidence = worst
+        return [
+            finding(
+                batch,
+                t,
+                share,
+                f"7-OH is {share:.2f} % of the alkaloids (sum of {', '.join(evidence['parts'])};"
+                f" non-detects as zero) in sample {evidence['sample']}; allowed"
+                f" {t.describe()} — {t.citation()}",
+                evidence,
+            )
+        ]
+    if unsure:
+        return [
+            inconclusive(batch, t, unsure[0][0], {"result_ids": [unsure[0][1].get("result_id")]})
+        ]
+    return []
+
+
+def seven_oh_amount(batch: Batch, t: Threshold) -> list[Finding]:
+    """GA/RI/FL caps: 7-OH per gram, or per serving."""
+    if t.basis == "per_g":
+        rows = batch.production("7_hydroxymitragynine", ("mg/g",))
+        failed, unsure = verdicts(t, rows, 1.0)
+        return report(batch, t, failed, unsure, "")
+    if not batch.production("7_hydroxymitragynine"):
+        return []
+    found = per_serving_values(batch, "7_hydroxymitragynine")
+    if found is None:
+        return [inconclusive(batch, t, "no batch register to express 7-OH per serving", {})]
+    values, rows, how = found
+    worst = max(values)
+    if t.fails(worst):
+        return [
+            finding(
+                batch,
+                t,
+                worst,
+                f"7-OH {worst:.2f} mg per serving ({how}) exceeds {t.describe()} — {t.citation()}",
+                {
+                    "result_ids": [r.get("result_id") for r in rows],
+                    "substitution": _substitution(rows),
+                },
+            )
+        ]
+    return []
+
+
+def seven_oh(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
+    out: list[Finding] = []
+    for t in applicable(thresholds, batch, "7oh_ratio"):
+        if t.basis == "pct_of_alkaloids":
+            out += seven_oh_share(batch, t)
+        else:
+            out += seven_oh_amount(batch, t)
+    return out

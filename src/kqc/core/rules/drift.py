@@ -1,0 +1,71 @@
+"""potency_drift: a batch's mean mitragynine outside the control limits
+(mean +/- 3 SD) of at least five earlier batches of the same product — drift
+caught before a batch fails its label claim."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from kqc.core.rules.applicable import applicable
+from kqc.core.rules.dose import _mean_value
+from kqc.core.rules.model import Batch, Finding, Threshold, finding
+
+MIN_EARLIER = 5
+
+
+def batch_mean(results: list[dict[str, Any]]) -> tuple[float, str] | None:
+    """Mean mitragynine of production results: mg/g when measured, else mg/unit."""
+    for unit in ("mg/g", "mg/unit"):
+        values = [
+            v
+            for r in results
+            if r["analyte"] == "mitragynine"
+            and r["sample_type"] == "production"
+            and r["unit"] == unit
+            and (v := _mean_value(r)) is not None
+        ]
+        if values:
+            return statistics.fmean(values), unit
+    return None
+
+
+def potency_drift(
+    batch: Batch, thresholds: list[Threshold], earlier: list[tuple[str, float, str]]
+) -> list[Finding]:
+    """`earlier`: (batch_id, mean, unit) of the product's batches made before this one."""
+    rules = applicable(thresholds, batch, "potency_drift")
+    own = batch_mean(batch.results)
+    if not rules or own is None:
+        return []
+    mean, unit = own
+    history = [m for b, m, u in earlier if u == unit and b != batch.batch_id]
+    if len(history) < MIN_EARLIER:
+        return []
+    centre, sd = statistics.fmean(history), statistics.stdev(history)
+    out = []
+    for t in rules:
+        k = t.limit_value or 3.0
+        distance = abs(mean - centre) / sd if sd else (0.0 if mean == centre else float("inf"))
+        if t.fails(distance):
+            out.append(
+                finding(
+                    batch,
+                    t,
+                    mean,
+                    f"batch mean mitragynine {mean:.3g} {unit} is {distance:.1f} SD from the mean"
+                    f" {centre:.3g} of {len(history)} earlier batches (limits {centre - k * sd:.3g}"
+                    f"-{centre + k * sd:.3g}) — {t.citation()}",
+                    {
+                        "n_earlier": len(history),
+                        "centre": centre,
+                        "sd": sd,
+                        "k": k,
+                        "distance_sd": distance,
+                        "unit": unit,
+                    },
+                )
+            )
+            out[-1].limit_value = centre + k * sd if mean > centre else centre - k * sd
+            out[-1].unit = unit
+    return out
