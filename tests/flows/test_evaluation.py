@@ -28,6 +28,7 @@ FLAG_COLUMNS = [
     "status",
     "observed",
     "limit_value",
+    "message",
 ]
 
 RESULTS = (

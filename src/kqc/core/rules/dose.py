@@ -108,11 +108,17 @@ def _percent_of_claim(batch: Batch) -> tuple[list[float], list[dict]] | None:
     reg = batch.register or {}
     claim = reg.get("label_claim_mg_per_serving")
     units = reg.get("units_per_serving") or 1
-    rows = [r for r in batch.production("mitragynine", ("mg/unit",)) if r["value"] is not None]
-    if not claim or not rows:
+    # A unit below quantitation stays in: it counts as LOQ/2 (art. 5(1)), since
+    # dropping it would hide the very unit that fails.
+    kept = [
+        (v, r)
+        for r in batch.production("mitragynine", ("mg/unit",))
+        if (v := _mean_value(r)) is not None
+    ]
+    if not claim or not kept:
         return None
     per_unit_claim = float(claim) / units
-    return [float(r["value"]) / per_unit_claim * 100 for r in rows], rows
+    return [v / per_unit_claim * 100 for v, _ in kept], [r for _, r in kept]
 
 
 def acceptance_value(x: list[float], target: float = 100.0) -> dict[str, float]:
@@ -158,7 +164,7 @@ def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[Findin
                     f"content uniformity: AV {stats['av']:.1f} over {stats['n']} units (mean"
                     f" {stats['mean']:.1f} % of claim, SD {stats['sd']:.2f}, k {stats['k']}, M"
                     f" {stats['M']:.1f}) exceeds L1 {av_rule.limit_value:g} — {av_rule.citation()}",
-                    {**stats, "result_ids": ids},
+                    {**stats, "substitution": _substitution(rows), "result_ids": ids},
                 )
             )
         l2 = rules.get("% of M")
@@ -268,32 +274,27 @@ def seven_oh_share(batch: Batch, t: Threshold) -> list[Finding]:
 
 
 def seven_oh_amount(batch: Batch, t: Threshold) -> list[Finding]:
-    """GA/RI/FL caps: 7-OH per gram, or per serving."""
+    """GA/RI/FL caps: 7-OH per gram, or per serving. A non-detect is judged by
+    its LOQ (at most LOQ per serving), never by a substituted value."""
     if t.basis == "per_g":
         rows = batch.production("7_hydroxymitragynine", ("mg/g",))
         failed, unsure = verdicts(t, rows, 1.0)
         return report(batch, t, failed, unsure, "")
-    if not batch.production("7_hydroxymitragynine"):
+    reg = batch.register or {}
+    per_unit = batch.production("7_hydroxymitragynine", ("mg/unit",))
+    per_gram = batch.production("7_hydroxymitragynine", ("mg/g",))
+    if per_unit:
+        units = reg.get("units_per_serving") or 1
+        rows, scale, how = per_unit, float(units), f"{units} unit(s)"
+    elif per_gram:
+        size = reg.get("serving_size_g")
+        if size is None:
+            return [inconclusive(batch, t, "no batch register to express 7-OH per serving", {})]
+        rows, scale, how = per_gram, float(size), f"{size:g} g"
+    else:
         return []
-    found = per_serving_values(batch, "7_hydroxymitragynine")
-    if found is None:
-        return [inconclusive(batch, t, "no batch register to express 7-OH per serving", {})]
-    values, rows, how = found
-    worst = max(values)
-    if t.fails(worst):
-        return [
-            finding(
-                batch,
-                t,
-                worst,
-                f"7-OH {worst:.2f} mg per serving ({how}) exceeds {t.describe()} — {t.citation()}",
-                {
-                    "result_ids": [r.get("result_id") for r in rows],
-                    "substitution": _substitution(rows),
-                },
-            )
-        ]
-    return []
+    failed, unsure = verdicts(t, rows, scale)
+    return report(batch, t, failed, unsure, f"per serving of {how}: ")
 
 
 def seven_oh(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:

@@ -7,9 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from kqc.core.qualifiers import DETECTED
+from kqc.core.qualifiers import ABOVE_ULOQ, DETECTED, TNTC
 from kqc.core.rules.applicable import applicable
-from kqc.core.rules.model import Batch, Finding, Threshold, finding, inconclusive, judge
+from kqc.core.rules.model import (
+    Batch,
+    Finding,
+    Threshold,
+    censored_bound,
+    finding,
+    inconclusive,
+    judge,
+)
 
 # Canonical unit a per-gram threshold reads (thresholds speak the contract's units).
 _PER_G_UNITS = {"ug/g": ("ug/g",), "mg/g": ("mg/g",), "CFU/g": ("CFU/g", "MPN/g"), "": ("ug/g",)}
@@ -97,7 +105,8 @@ def presence(batch: Batch, t: Threshold) -> list[Finding]:
     required = t.limit_value or 0.0
     failed, unsure = [], []
     for r in batch.production(t.analyte):
-        if r["qualifier"] == DETECTED or (r["value"] is not None and r["value"] > 0):
+        uncountable = r["qualifier"] in (ABOVE_ULOQ, TNTC)  # certainly present
+        if r["qualifier"] == DETECTED or uncountable or (r["value"] is not None and r["value"] > 0):
             failed.append((r["value"], r))
         elif r["value"] is None and r["qualifier"] in ("not_detected", "<LOQ", "<LOD"):
             portion = r.get("test_portion_g")
@@ -124,37 +133,57 @@ def presence(batch: Batch, t: Threshold) -> list[Finding]:
 
 
 def synthetic_ratio(batch: Batch, t: Threshold) -> list[Finding]:
-    """7-OH above mitragynine in one sample: the profile of semi-synthetic products."""
-    out = []
+    """7-OH above mitragynine in one sample (or one capsule): the profile of
+    semi-synthetic products. A mitragynine non-detect is at most its LOQ, so
+    the ratio is at least 7-OH / LOQ: a finding only when even that fails."""
     by_sample: dict[tuple, dict[str, dict]] = {}
     for r in batch.results:
         if r["sample_type"] == "production" and r["analyte"] in ("mitragynine", t.analyte):
-            by_sample.setdefault((r["sample_id"], r["unit"]), {})[r["analyte"]] = r
-    worst = None
+            key = (r["sample_id"], r.get("unit_no"), r["unit"])
+            by_sample.setdefault(key, {})[r["analyte"]] = r
+    worst: tuple[float, dict, dict] | None = None
+    unsure: list[tuple[str, dict]] = []
     for pair in by_sample.values():
         oh, mg = pair.get(t.analyte), pair.get("mitragynine")
         # Only a sample measured for both says anything about their ratio.
         if not oh or not mg or oh["value"] is None or not oh["value"]:
             continue
-        mg_value = mg["value"] if mg and mg["value"] is not None else None
-        ratio = float("inf") if not mg_value else oh["value"] / mg_value
+        if mg["value"] is not None:
+            ratio = oh["value"] / mg["value"] if mg["value"] else float("inf")
+        else:
+            bound = censored_bound(mg)
+            ratio = oh["value"] / bound if bound else float("nan")
+            if ratio != ratio or not t.fails(ratio):  # NaN (no LOQ), or could still be below
+                unsure.append(
+                    (
+                        f"mitragynine '{mg['reported_result']}' beside 7-OH"
+                        f" {oh['value']:g} {oh['unit']}: the ratio cannot be shown",
+                        oh,
+                    )
+                )
+                continue
         if t.fails(ratio) and (worst is None or ratio > worst[0]):
             worst = (ratio, oh, mg)
     if worst:
         ratio, oh, mg = worst
-        shown = "mitragynine not detected" if ratio == float("inf") else f"ratio {ratio:.2f}"
-        out.append(
+        at_least = "at least " if mg["value"] is None else ""
+        shown = f"ratio {at_least}{ratio:.2f}" if ratio != float("inf") else "no mitragynine"
+        return [
             finding(
                 batch,
                 t,
                 None if ratio == float("inf") else ratio,
                 f"7-OH above mitragynine in sample {oh['sample_id']} ({shown}): the profile of a"
                 f" semi-synthetic product — {t.citation()}",
-                {"result_ids": [oh.get("result_id"), (mg or {}).get("result_id")]},
+                {"result_ids": [oh.get("result_id"), mg.get("result_id")]},
                 key="ratio",
             )
-        )
-    return out
+        ]
+    if unsure:
+        return [
+            inconclusive(batch, t, unsure[0][0], {"result_ids": [unsure[0][1].get("result_id")]})
+        ]
+    return []
 
 
 def evaluate(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:

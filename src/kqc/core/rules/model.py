@@ -53,6 +53,9 @@ class Threshold:
         limit = self.limit_value
         if self.fails_when == "detected":
             return observed > 0
+        # Judge the figure a person would compute: 22 mg/g x 5 g of a 100 mg
+        # claim is 110 %, not the 110.00000000000001 floating point makes of it.
+        observed = float(f"{observed:.12g}")
         assert limit is not None, f"{self.rule}/{self.analyte} has no limit"
         return {
             ">": observed > limit,

@@ -11,7 +11,7 @@ SOURCE = (
     " heavy metals (Table 2) and microbes (Table 1); AKA GMP: test every production lot"
 )
 PANELS: dict[str, tuple[str, ...]] = {
-    "alkaloid potency": ("mitragynine",),
+    "alkaloid potency": ("mitragynine", "7_hydroxymitragynine"),
     "heavy metals": ("lead", "arsenic", "cadmium", "mercury"),
     "pathogens": ("salmonella", "e_coli"),
 }

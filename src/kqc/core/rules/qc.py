@@ -4,8 +4,9 @@ a duplicate too far from its sample: the batch's results cannot be trusted."""
 
 from __future__ import annotations
 
+from kqc.core.qualifiers import CENSORED_BELOW
 from kqc.core.rules.applicable import applicable
-from kqc.core.rules.model import Batch, Finding, Threshold, finding
+from kqc.core.rules.model import Batch, Finding, Threshold, censored_bound, finding
 
 
 def _by_type(thresholds: list[Threshold]) -> dict[str, list[Threshold]]:
@@ -20,6 +21,9 @@ def qc_failure(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
     out: list[Finding] = []
     for r in batch.results:
         kind, value = r["sample_type"], r["value"]
+        if kind in ("spike", "crm") and value is None and r.get("spike_level"):
+            out += _not_recovered(batch, rules.get(kind, []), r)
+            continue
         if kind == "production" or value is None:
             continue
         tag = f"{r['sample_id']}:{r['analyte']}:{r['unit']}"
@@ -94,3 +98,26 @@ def _qc(batch: Batch, t: Threshold, r: dict, observed: float, tag: str, text: st
     )
     found.analyte = r["analyte"]
     return found
+
+
+def _not_recovered(batch: Batch, rules: list[Threshold], r: dict) -> list[Finding]:
+    """A spike or CRM reported as a non-detect recovered at most bound / level:
+    a failure when even that is below the lower limit."""
+    bound = censored_bound(r) if r["qualifier"] in CENSORED_BELOW else None
+    if bound is None:
+        return []
+    most = bound / r["spike_level"] * 100
+    tag = f"{r['sample_id']}:{r['analyte']}:{r['unit']}"
+    return [
+        _qc(
+            batch,
+            t,
+            r,
+            most,
+            tag,
+            f"{r['sample_type']} {r['sample_id']} reported {r['analyte']} as"
+            f" '{r['reported_result']}': at most {most:.1f} % recovered (allowed {t.describe()})",
+        )
+        for t in rules
+        if t.fails_when in ("<", "<=") and t.fails(most)
+    ]
