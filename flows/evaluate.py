@@ -4,12 +4,18 @@ composition of the store and the rules, called by the flow as one task."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from kqc import store
 from kqc.core.rules import evaluate, thresholds_from_frame
+from kqc.core.rules.drift import batch_means
 from kqc.schemas.thresholds import load_thresholds
+
+# Batches read and judged at a time: a full re-evaluation of millions of
+# results holds one chunk's rows in memory, not the whole database's.
+CHUNK = 2_000
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,11 @@ class Evaluated:
     version: str
 
 
+def _chunks(batch_ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(batch_ids), CHUNK):
+        yield batch_ids[start : start + CHUNK]
+
+
 def evaluate_pending(db: Path) -> Evaluated:
     frame, version = load_thresholds()
     thresholds = thresholds_from_frame(frame)
@@ -28,11 +39,15 @@ def evaluate_pending(db: Path) -> Evaluated:
         if changed:
             store.replace_thresholds(con, frame, version)
         batch_ids = store.all_batch_ids(con) if changed else store.queued_batch_ids(con)
+        # Control-chart points first, for every batch to judge: a batch's
+        # history may sit in a later chunk.
+        for chunk in _chunks(batch_ids):
+            store.save_potency(con, chunk, batch_means(store.potency_results(con, chunk)))
         flags = 0
-        if batch_ids:
-            results, register, history = store.evidence(con, batch_ids)
-            found = evaluate(batch_ids, results, register, thresholds, history, version)
-            store.merge_flags(con, batch_ids, found)
-            store.clear_queue(con, batch_ids)
-            flags = found.height
+        for chunk in _chunks(batch_ids):
+            results, register, history = store.evidence(con, chunk)
+            found = evaluate(chunk, results, register, thresholds, history, version)
+            store.merge_flags(con, chunk, found)
+            flags += found.height
+        store.clear_queue(con, batch_ids)
     return Evaluated(batch_ids, flags, changed, version)

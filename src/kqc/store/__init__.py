@@ -11,8 +11,10 @@ from kqc.store.evaluation import (
     clear_queue,
     evidence,
     merge_flags,
+    potency_results,
     queued_batch_ids,
     replace_thresholds,
+    save_potency,
     thresholds_version,
 )
 from kqc.store.queries import batch_statuses, flags
@@ -32,8 +34,10 @@ __all__ = [
     "ingested_sha256",
     "merge_flags",
     "migrate",
+    "potency_results",
     "queued_batch_ids",
     "replace_thresholds",
+    "save_potency",
     "store_ingested",
     "store_rejected",
     "thresholds_version",

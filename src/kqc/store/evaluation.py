@@ -75,12 +75,49 @@ def _ids_table(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
     )
 
 
+def potency_results(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> pl.DataFrame:
+    """The current production mitragynine results of `batch_ids` (for their means)."""
+    _ids_table(con, batch_ids)
+    try:
+        return frame(
+            con,
+            "SELECT batch_id, analyte, sample_type, unit, value, qualifier, bound, loq, lod"
+            " FROM results WHERE superseded_by IS NULL AND analyte = 'mitragynine'"
+            " AND sample_type = 'production'"
+            " AND batch_id IN (SELECT batch_id FROM wanted_batches)",
+        )
+    finally:
+        con.unregister("wanted_batches")
+
+
+def save_potency(con: duckdb.DuckDBPyConnection, batch_ids: list[str], means: pl.DataFrame) -> None:
+    """Replace the control-chart points of `batch_ids` with `means`
+    (a batch without mitragynine results has none)."""
+    _ids_table(con, batch_ids)
+    con.register("incoming_potency", means.to_arrow())
+    try:
+        run(
+            con,
+            "DELETE FROM batch_potency WHERE batch_id IN (SELECT batch_id FROM wanted_batches)",
+        )
+        run(
+            con,
+            "INSERT INTO batch_potency SELECT batch_id, unit, mean_value, n, ?"
+            " FROM incoming_potency",
+            [datetime.now(UTC)],
+        )
+    finally:
+        con.unregister("incoming_potency")
+        con.unregister("wanted_batches")
+
+
 def evidence(
     con: duckdb.DuckDBPyConnection, batch_ids: list[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(current results, register rows, product history) for `batch_ids`.
-    History is every production mitragynine result of the same products, with
-    the date each batch was made, for control charts."""
+    History is one control-chart point per batch of the same products
+    (batch_potency), with the date each batch was made: a few rows per
+    product, however many results the database holds."""
     _ids_table(con, batch_ids)
     try:
         results = frame(
@@ -93,11 +130,10 @@ def evidence(
         )
         history = frame(
             con,
-            "SELECT b.product_id, r.batch_id, coalesce(b.manufactured_on, '') AS made, r.analyte,"
-            " r.sample_type, r.unit, r.value, r.qualifier, r.bound, r.loq, r.lod"
-            " FROM results r JOIN batches b USING (batch_id)"
-            " WHERE r.superseded_by IS NULL AND r.analyte = 'mitragynine'"
-            " AND r.sample_type = 'production' AND b.product_id IN ("
+            "SELECT b.product_id, p.batch_id, coalesce(b.manufactured_on, '') AS made,"
+            " p.unit, p.mean_value"
+            " FROM batch_potency p JOIN batches b USING (batch_id)"
+            " WHERE b.product_id IN ("
             "  SELECT product_id FROM batches"
             "  WHERE batch_id IN (SELECT batch_id FROM wanted_batches))",
         )
@@ -120,9 +156,11 @@ def _hash(frame: pl.DataFrame) -> pl.Series:
 
 
 def merge_flags(con: duckdb.DuckDBPyConnection, batch_ids: list[str], flags: pl.DataFrame) -> None:
-    """Write the findings for `batch_ids`: new ones open; a known one keeps its
-    status while its evidence is unchanged, and reopens when it changed; a
-    finding that no longer holds becomes resolved."""
+    """Write the findings for `batch_ids`: new ones open; a known one is left
+    untouched (its review stands) while its evidence is unchanged, and is
+    reopened when it changed or had been resolved; a finding that no longer
+    holds becomes resolved. Unchanged flags are not rewritten, so the cost
+    follows the changes, not the size of the flags table."""
     now = datetime.now(UTC)
     incoming = flags.with_columns(_hash(flags))
     _ids_table(con, batch_ids)
@@ -135,21 +173,36 @@ def merge_flags(con: duckdb.DuckDBPyConnection, batch_ids: list[str], flags: pl.
             " AND flag_id NOT IN (SELECT flag_id FROM incoming_flags)",
             [now],
         )
+        changed = frame(
+            con,
+            "SELECT f.flag_id, f.created_at FROM flags f JOIN incoming_flags i USING (flag_id)"
+            " WHERE f.evidence_hash != i.evidence_hash OR f.status = 'resolved'",
+        )
+        con.register("changed_flags", changed.to_arrow())
+        run(con, "DELETE FROM flags WHERE flag_id IN (SELECT flag_id FROM changed_flags)")
+        # Same finding, new wording or thresholds version: refresh in place,
+        # keeping the review (only rows that differ are written).
+        refreshed = ("severity", "unit", "basis", "source", "threshold_version", "message")
+        run(
+            con,
+            f"UPDATE flags SET {', '.join(f'{c} = i.{c}' for c in refreshed)}"
+            " FROM incoming_flags i WHERE flags.flag_id = i.flag_id AND ("
+            + " OR ".join(f"flags.{c} IS DISTINCT FROM i.{c}" for c in refreshed)
+            + ")",
+        )
         values = ", ".join(_FLAG_VALUES)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _FLAG_VALUES)
         run(
             con,
             f"INSERT INTO flags (flag_id, {values}, evidence_hash, status, created_at, updated_at)"
-            f" SELECT flag_id, {values}, evidence_hash, 'open', ?, ? FROM incoming_flags"
-            f" ON CONFLICT (flag_id) DO UPDATE SET {updates},"
-            " status = CASE WHEN flags.evidence_hash = excluded.evidence_hash"
-            "   AND flags.status != 'resolved' THEN flags.status ELSE 'open' END,"
-            " evidence_hash = excluded.evidence_hash, updated_at = excluded.updated_at",
+            f" SELECT i.flag_id, {', '.join(f'i.{c}' for c in _FLAG_VALUES)}, i.evidence_hash,"
+            " 'open', coalesce(c.created_at, ?), ?"
+            " FROM incoming_flags i LEFT JOIN changed_flags c USING (flag_id)"
+            " WHERE i.flag_id NOT IN (SELECT flag_id FROM flags)",
             [now, now],
         )
     finally:
-        con.unregister("incoming_flags")
-        con.unregister("wanted_batches")
+        for name in ("incoming_flags", "wanted_batches", "changed_flags"):
+            con.unregister(name)  # a name never registered is ignored
 
 
 def queued_batch_ids(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -7,7 +7,6 @@ import polars as pl
 import pytest
 
 from kqc.core.rules import drift, evaluate
-from kqc.core.rules.evaluate import HISTORY_COLUMNS
 from tests.core.rules.helpers import batch, nd, only, register, result, select, thresholds
 
 # Five earlier batch means 9, 11, 9, 11, 10 mg/g:
@@ -106,17 +105,8 @@ def _frame(rows):
 
 
 def _history_row(product, batch_id, made, value):
-    row = {c: None for c in HISTORY_COLUMNS}
-    row.update(
-        product_id=product,
-        batch_id=batch_id,
-        made=made,
-        analyte="mitragynine",
-        sample_type="production",
-        unit="mg/g",
-        value=value,
-    )
-    return row
+    """One control-chart point (what the store keeps per batch)."""
+    return dict(product_id=product, batch_id=batch_id, made=made, unit="mg/g", mean_value=value)
 
 
 def _run(history_rows, value=13.01):
@@ -165,3 +155,15 @@ def test_evaluate_drift_ignores_later_batches_and_other_products():
 def test_drift_not_judged_without_mitragynine():
     rows = [result(value=0.5)]
     assert select(drift.potency_drift(batch(rows, register()), thresholds(), EARLIER)) == []
+
+
+def test_batch_means_count_non_detects_as_half_the_loq_and_prefer_mg_per_g():
+    rows = [
+        result(batch_id="B1", analyte="mitragynine", value=14.0, unit="mg/g"),
+        nd("mitragynine", 2.0, batch_id="B1", unit="mg/g"),  # counts as 1.0
+        result(batch_id="B1", analyte="mitragynine", value=7.0, unit="mg/unit"),
+        result(batch_id="B2", analyte="mitragynine", value=7.0, unit="mg/unit"),
+        result(batch_id="B3", analyte="lead", value=0.2, unit="ug/g"),
+    ]
+    means = drift.batch_means(_frame(rows))
+    assert means.rows() == [("B1", "mg/g", 7.5, 2), ("B2", "mg/unit", 7.0, 1)]

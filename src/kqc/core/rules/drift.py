@@ -7,6 +7,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+import polars as pl
+
 from kqc.core.rules.applicable import applicable
 from kqc.core.rules.dose import _mean_value
 from kqc.core.rules.model import Batch, Finding, Threshold, finding
@@ -16,6 +18,11 @@ MIN_EARLIER = 5
 
 def batch_mean(results: list[dict[str, Any]]) -> tuple[float, str] | None:
     """Mean mitragynine of production results: mg/g when measured, else mg/unit."""
+    found = _mean_and_n(results)
+    return None if found is None else (found[0], found[1])
+
+
+def _mean_and_n(results: list[dict[str, Any]]) -> tuple[float, str, int] | None:
     for unit in ("mg/g", "mg/unit"):
         values = [
             v
@@ -26,8 +33,27 @@ def batch_mean(results: list[dict[str, Any]]) -> tuple[float, str] | None:
             and (v := _mean_value(r)) is not None
         ]
         if values:
-            return statistics.fmean(values), unit
+            return statistics.fmean(values), unit, len(values)
     return None
+
+
+POTENCY_SCHEMA = {
+    "batch_id": pl.String(),
+    "unit": pl.String(),
+    "mean_value": pl.Float64(),
+    "n": pl.Int64(),
+}
+
+
+def batch_means(results: pl.DataFrame) -> pl.DataFrame:
+    """One control-chart point per batch that has mitragynine results:
+    batch_id, unit, mean_value, n (POTENCY_SCHEMA)."""
+    rows = []
+    for (batch_id,), group in results.group_by("batch_id", maintain_order=True):
+        found = _mean_and_n(group.to_dicts())
+        if found is not None:
+            rows.append((batch_id, found[1], found[0], found[2]))
+    return pl.DataFrame(rows, schema=POTENCY_SCHEMA, orient="row")
 
 
 def potency_drift(

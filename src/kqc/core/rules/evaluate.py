@@ -11,20 +11,9 @@ from kqc.core.rules import dose, drift, limits, panel, qc
 from kqc.core.rules.applicable import batch_profiles
 from kqc.core.rules.model import Batch, Finding, Threshold, to_frame
 
-# Columns the history frame must carry for potency drift.
-HISTORY_COLUMNS = (
-    "product_id",
-    "batch_id",
-    "made",
-    "analyte",
-    "sample_type",
-    "unit",
-    "value",
-    "qualifier",
-    "bound",
-    "loq",
-    "lod",
-)
+# The history frame: one control-chart point per batch of the products
+# evaluated (drift.batch_means, with the product and the date it was made).
+HISTORY_COLUMNS = ("product_id", "batch_id", "made", "unit", "mean_value")
 
 
 def batch_findings(
@@ -42,14 +31,11 @@ def batch_findings(
 
 def _product_means(history: pl.DataFrame) -> dict[str, list[tuple[str, str, float, str]]]:
     """product -> [(made, batch_id, mean, unit)] for every batch with a mean."""
-    rows_by_batch: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in history.iter_rows(named=True):
-        rows_by_batch[(row["product_id"], row["batch_id"], row["made"] or "")].append(row)
     means: dict[str, list[tuple[str, str, float, str]]] = defaultdict(list)
-    for (product, batch_id, made), rows in rows_by_batch.items():
-        found = drift.batch_mean(rows)
-        if found is not None:
-            means[product].append((made, batch_id, found[0], found[1]))
+    for row in history.select(HISTORY_COLUMNS).iter_rows(named=True):
+        means[row["product_id"]].append(
+            (row["made"] or "", row["batch_id"], row["mean_value"], row["unit"])
+        )
     return means
 
 
@@ -63,7 +49,8 @@ def evaluate(
 ) -> pl.DataFrame:
     """Flags for `batch_ids` from their current `results` (with result_id),
     their `register` rows, the `thresholds` in force and the products'
-    `history` (results of every batch of the same products, with `made`)."""
+    `history` (HISTORY_COLUMNS: each batch's mean mitragynine for the same
+    products, with the date it was made)."""
     by_batch: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in results.iter_rows(named=True):
         by_batch[row["batch_id"]].append(row)

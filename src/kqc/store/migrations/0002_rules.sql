@@ -74,7 +74,7 @@ COMMENT ON COLUMN flags.message IS 'The finding in one sentence: values, limit a
 COMMENT ON COLUMN flags.evidence IS 'JSON: the result_ids behind the finding and its statistics (n, mean, SD, acceptance value, substitution used for non-detects ...).';
 COMMENT ON COLUMN flags.evidence_hash IS 'SHA-256 of observed, limit and evidence: when it changes, a reviewed flag is reopened.';
 COMMENT ON COLUMN flags.created_at IS 'When the finding was first raised (UTC).';
-COMMENT ON COLUMN flags.updated_at IS 'When the finding was last re-evaluated (UTC).';
+COMMENT ON COLUMN flags.updated_at IS 'When the finding last changed: raised, reopened with new evidence, or resolved (UTC).';
 
 CREATE VIEW batch_status AS
 WITH known AS (
@@ -113,3 +113,17 @@ CREATE TABLE evaluation_queue (
 COMMENT ON TABLE evaluation_queue IS 'Batches whose results or register rows changed and whose flags are not yet re-evaluated. Written in the same transaction as the data, emptied by the evaluation, so a crash between the two loses nothing.';
 COMMENT ON COLUMN evaluation_queue.batch_id IS 'The batch to re-evaluate.';
 COMMENT ON COLUMN evaluation_queue.queued_at IS 'When its data last changed (UTC).';
+
+CREATE TABLE batch_potency (
+    batch_id   VARCHAR PRIMARY KEY,
+    unit       VARCHAR NOT NULL,
+    mean_value DOUBLE NOT NULL,
+    n          BIGINT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+COMMENT ON TABLE batch_potency IS 'Mean mitragynine of each batch''s current production results, kept with its flags: the points of each product''s control chart (potency_drift), so a new batch is compared with its product''s history without reading every result.';
+COMMENT ON COLUMN batch_potency.batch_id IS 'The batch.';
+COMMENT ON COLUMN batch_potency.unit IS 'mg/g when the batch has concentration results, else mg/unit (per capsule, tablet, serving).';
+COMMENT ON COLUMN batch_potency.mean_value IS 'Mean of the results in unit; a non-detect counts as LOQ/2 (Directive 2009/90/EC art. 5(1)).';
+COMMENT ON COLUMN batch_potency.n IS 'Number of results behind the mean.';
+COMMENT ON COLUMN batch_potency.updated_at IS 'When the mean was last computed (UTC).';
