@@ -176,6 +176,24 @@ def flags(
     raise typer.Exit(1 if open_count else 0)
 
 
+@app.command()
+def review(
+    flag_id: Annotated[str, typer.Argument(help="The flag decided on (see kqc flags).")],
+    decision: Annotated[str, typer.Option(help="confirm or dismiss.", show_default=False)],
+    reviewer: Annotated[str, typer.Option(help="Who decides.", show_default=False)],
+    note: Annotated[str | None, typer.Option(help="Why; required to dismiss.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Record a QA decision on a flag (append-only; the flag's status follows it)."""
+    from kqc.store import record_review
+
+    done = record_review(locations(db).db, flag_id, decision, reviewer, note)
+    print(
+        f"{done.flag_id} ({done.batch_id}, {done.rule}): {done.status} by {done.reviewer}"
+        f" at {done.reviewed_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+
+
 def _check_thresholds() -> None:
     """A broken house thresholds file stops the run before any file moves."""
     from kqc.schemas.thresholds import load_thresholds

@@ -112,6 +112,19 @@ def test_demo_runs_and_says_where_to_look(tmp_path):
     bad = kqc("flags", "--db", str(db), "--status", "opne", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown status 'opne'" in bad.stderr
 
+    # A QA decision: unknown flag and a dismissal without a reason are usage errors.
+    flag_id = next(r["flag_id"] for r in rows if r["batch_id"] == "KR-2611-G")
+    base = ("review", "--db", str(db), "--reviewer", "Q. Lead")
+    missing = kqc(*base, "0000", "--decision", "confirm", cwd=tmp_path)
+    assert missing.returncode == 2 and "no flag 0000" in missing.stderr
+    silent = kqc(*base, flag_id, "--decision", "dismiss", cwd=tmp_path)
+    assert silent.returncode == 2 and "needs a reason" in silent.stderr
+    assert silent.stderr.count("\n") == 1
+    dismissed = kqc(*base, flag_id, "--decision", "dismiss", "--note", "new chart", cwd=tmp_path)
+    assert dismissed.returncode == 0 and "dismissed by Q. Lead" in dismissed.stdout
+    after = kqc("flags", "--db", str(db), "--batch", "KR-2611-G", "--format", "csv", cwd=tmp_path)
+    assert after.returncode == 0 and ",dismissed," in after.stdout
+
     # A second demo replaces the first one cleanly.
     assert kqc("demo", "--dir", "demo", cwd=tmp_path).returncode == 0
 

@@ -239,3 +239,34 @@ def test_history_arriving_late_still_flags_a_drifting_batch(site):
     assert drift["batch_id"].to_list() == ["B-06"]
     assert drift["observed"].item() == 16.0
     assert drift["limit_value"].item() == pytest.approx(14.04 + 3 * 0.114018, abs=1e-4)
+
+
+def test_a_review_is_appended_and_survives_until_the_evidence_changes(site):
+    from kqc.errors import UsageError
+    from kqc.store import record_review
+
+    ingest(site, ("results.csv", RESULTS), ("register.csv", REGISTER))
+    lead = flags(site.db).filter((pl.col("analyte") == "lead") & (pl.col("basis") == "per_g"))
+    flag_id = lead["flag_id"].item()
+    with pytest.raises(UsageError, match="a dismissal needs a reason"):
+        record_review(site.db, flag_id, "dismiss", "A. Reviewer", "  ")
+    with pytest.raises(UsageError, match="no flag nope"):
+        record_review(site.db, "nope", "confirm", "A. Reviewer", None)
+    record_review(site.db, flag_id, "dismiss", "A. Reviewer", "retest on file R-7 shows 0.4 ppm")
+    record_review(site.db, flag_id, "confirm", "B. Lead", "retest was another lot")
+    reviews = query(
+        site.db, "SELECT decision, reviewer, note FROM flag_reviews ORDER BY reviewed_at"
+    )
+    assert reviews.rows() == [
+        ("dismiss", "A. Reviewer", "retest on file R-7 shows 0.4 ppm"),
+        ("confirm", "B. Lead", "retest was another lot"),
+    ]
+    # Unrelated new evidence: the decision stands. Changed evidence: reopened,
+    # and the earlier decisions stay on record.
+    ingest(
+        site, ("extra.csv", b"Lab,Batch,Sample,Analyte,Result,Unit\nAcme,B-1,S2,Ethanol,90,ppm\n")
+    )
+    assert flags(site.db).filter(pl.col("flag_id") == flag_id)["status"].item() == "confirmed"
+    ingest(site, ("worse.csv", b"Lab,Batch,Sample,Analyte,Result,Unit\nAcme,B-1,S3,Lead,3,ppm\n"))
+    assert flags(site.db).filter(pl.col("flag_id") == flag_id)["status"].item() == "open"
+    assert query(site.db, "SELECT count(*) AS n FROM flag_reviews")["n"].item() == 2

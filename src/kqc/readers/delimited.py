@@ -109,7 +109,10 @@ def _fast_table(text: str, delim: str) -> RawTable | None:
         return None
     if frame.height != lines - 1 or frame.width != len(header) or frame.height == 0:
         return None
-    blank_rows = frame.select(pl.all_horizontal(pl.all().is_null()).any()).item()
+    # A row of empty or whitespace-only cells holds nothing: the careful
+    # reader skips it, so leave such files to it.
+    blank = pl.all().str.strip_chars().fill_null("") == ""
+    blank_rows = frame.select(pl.all_horizontal(blank).any()).item()
     if blank_rows:
         return None
     header_row = index + 1

@@ -18,12 +18,14 @@ from kqc.store.evaluation import (
     thresholds_version,
 )
 from kqc.store.queries import batch_statuses, flags
+from kqc.store.reviews import Review, record_review
 from kqc.store.writes import FileRecord, ingested_sha256, store_ingested, store_rejected
 
 __all__ = [
     "DatabaseLocked",
     "FileRecord",
     "NotADatabase",
+    "Review",
     "StoreError",
     "all_batch_ids",
     "batch_statuses",
@@ -36,6 +38,7 @@ __all__ = [
     "migrate",
     "potency_results",
     "queued_batch_ids",
+    "record_review",
     "replace_thresholds",
     "save_potency",
     "store_ingested",

@@ -16,13 +16,13 @@ _STATUS_ORDER = (
 )
 
 
-def _require(db: Path) -> None:
+def require_database(db: Path) -> None:
     if not db.exists():
         raise StoreError(f"no database at {db}: run `kqc ingest` first, or pass --db / set KQC_DB")
 
 
 def batch_statuses(db: Path) -> pl.DataFrame:
-    _require(db)
+    require_database(db)
     with connect(db, read_only=True) as con:
         return frame(
             con,
@@ -42,7 +42,7 @@ def flags(
     product: str | None = None,
 ) -> pl.DataFrame:
     """Flags, open first and most severe first; every filter optional."""
-    _require(db)
+    require_database(db)
     where: list[str] = []
     params: list[object] = []
     for column, value in (
