@@ -46,6 +46,18 @@ def frame(
 
 
 @contextmanager
+def registered(con: duckdb.DuckDBPyConnection, **tables: pl.DataFrame) -> Iterator[None]:
+    """Frames visible to SQL under the given names for the block, then gone."""
+    for name, table in tables.items():
+        con.register(name, table.to_arrow())
+    try:
+        yield
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
+@contextmanager
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         con = duckdb.connect(str(path), read_only=read_only)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from kqc.store.connection import frame, run
+from kqc.store.connection import frame, registered, run
 
 _THRESHOLD_COLUMNS = (
     "rule",
@@ -50,13 +50,10 @@ def thresholds_version(con: duckdb.DuckDBPyConnection) -> str | None:
 
 def replace_thresholds(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, version: str) -> None:
     incoming = frame.select(_THRESHOLD_COLUMNS).with_columns(pl.lit(version).alias("version"))
-    con.register("incoming_thresholds", incoming.to_arrow())
-    try:
+    names = ", ".join((*_THRESHOLD_COLUMNS, "version"))
+    with registered(con, incoming_thresholds=incoming):
         run(con, "DELETE FROM thresholds")
-        names = ", ".join((*_THRESHOLD_COLUMNS, "version"))
         run(con, f"INSERT INTO thresholds ({names}) SELECT {names} FROM incoming_thresholds")
-    finally:
-        con.unregister("incoming_thresholds")
 
 
 def all_batch_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -68,17 +65,14 @@ def all_batch_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _ids_table(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
-    con.register(
-        "wanted_batches",
-        pl.DataFrame({"batch_id": batch_ids}, schema={"batch_id": pl.String}).to_arrow(),
-    )
+def _wanted(batch_ids: list[str]) -> pl.DataFrame:
+    """The batch ids as a one-column frame, registered as `wanted_batches`."""
+    return pl.DataFrame({"batch_id": batch_ids}, schema={"batch_id": pl.String})
 
 
 def potency_results(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> pl.DataFrame:
     """The current production mitragynine results of `batch_ids` (for their means)."""
-    _ids_table(con, batch_ids)
-    try:
+    with registered(con, wanted_batches=_wanted(batch_ids)):
         return frame(
             con,
             "SELECT batch_id, analyte, sample_type, unit, value, qualifier, bound, loq, lod"
@@ -86,16 +80,12 @@ def potency_results(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> pl.
             " AND sample_type = 'production'"
             " AND batch_id IN (SELECT batch_id FROM wanted_batches)",
         )
-    finally:
-        con.unregister("wanted_batches")
 
 
 def save_potency(con: duckdb.DuckDBPyConnection, batch_ids: list[str], means: pl.DataFrame) -> None:
     """Replace the control-chart points of `batch_ids` with `means`
     (a batch without mitragynine results has none)."""
-    _ids_table(con, batch_ids)
-    con.register("incoming_potency", means.to_arrow())
-    try:
+    with registered(con, wanted_batches=_wanted(batch_ids), incoming_potency=means):
         run(
             con,
             "DELETE FROM batch_potency WHERE batch_id IN (SELECT batch_id FROM wanted_batches)",
@@ -106,9 +96,6 @@ def save_potency(con: duckdb.DuckDBPyConnection, batch_ids: list[str], means: pl
             " FROM incoming_potency",
             [datetime.now(UTC)],
         )
-    finally:
-        con.unregister("incoming_potency")
-        con.unregister("wanted_batches")
 
 
 def evidence(
@@ -118,8 +105,7 @@ def evidence(
     History is one control-chart point per batch of the same products
     (batch_potency), with the date each batch was made: a few rows per
     product, however many results the database holds."""
-    _ids_table(con, batch_ids)
-    try:
+    with registered(con, wanted_batches=_wanted(batch_ids)):
         results = frame(
             con,
             "SELECT * FROM results WHERE superseded_by IS NULL"
@@ -137,8 +123,6 @@ def evidence(
             "  SELECT product_id FROM batches"
             "  WHERE batch_id IN (SELECT batch_id FROM wanted_batches))",
         )
-    finally:
-        con.unregister("wanted_batches")
     return results, register, history
 
 
@@ -163,9 +147,7 @@ def merge_flags(con: duckdb.DuckDBPyConnection, batch_ids: list[str], flags: pl.
     follows the changes, not the size of the flags table."""
     now = datetime.now(UTC)
     incoming = flags.with_columns(_hash(flags))
-    _ids_table(con, batch_ids)
-    con.register("incoming_flags", incoming.to_arrow())
-    try:
+    with registered(con, wanted_batches=_wanted(batch_ids), incoming_flags=incoming):
         run(
             con,
             "UPDATE flags SET status = 'resolved', updated_at = ?"
@@ -178,31 +160,28 @@ def merge_flags(con: duckdb.DuckDBPyConnection, batch_ids: list[str], flags: pl.
             "SELECT f.flag_id, f.created_at FROM flags f JOIN incoming_flags i USING (flag_id)"
             " WHERE f.evidence_hash != i.evidence_hash OR f.status = 'resolved'",
         )
-        con.register("changed_flags", changed.to_arrow())
-        run(con, "DELETE FROM flags WHERE flag_id IN (SELECT flag_id FROM changed_flags)")
-        # Same finding, new wording or thresholds version: refresh in place,
-        # keeping the review (only rows that differ are written).
-        refreshed = ("severity", "unit", "basis", "source", "threshold_version", "message")
-        run(
-            con,
-            f"UPDATE flags SET {', '.join(f'{c} = i.{c}' for c in refreshed)}"
-            " FROM incoming_flags i WHERE flags.flag_id = i.flag_id AND ("
-            + " OR ".join(f"flags.{c} IS DISTINCT FROM i.{c}" for c in refreshed)
-            + ")",
-        )
-        values = ", ".join(_FLAG_VALUES)
-        run(
-            con,
-            f"INSERT INTO flags (flag_id, {values}, evidence_hash, status, created_at, updated_at)"
-            f" SELECT i.flag_id, {', '.join(f'i.{c}' for c in _FLAG_VALUES)}, i.evidence_hash,"
-            " 'open', coalesce(c.created_at, ?), ?"
-            " FROM incoming_flags i LEFT JOIN changed_flags c USING (flag_id)"
-            " WHERE i.flag_id NOT IN (SELECT flag_id FROM flags)",
-            [now, now],
-        )
-    finally:
-        for name in ("incoming_flags", "wanted_batches", "changed_flags"):
-            con.unregister(name)  # a name never registered is ignored
+        with registered(con, changed_flags=changed):
+            run(con, "DELETE FROM flags WHERE flag_id IN (SELECT flag_id FROM changed_flags)")
+            # Same finding, new wording or thresholds version: refresh in place,
+            # keeping the review (only rows that differ are written).
+            refreshed = ("severity", "unit", "basis", "source", "threshold_version", "message")
+            run(
+                con,
+                f"UPDATE flags SET {', '.join(f'{c} = i.{c}' for c in refreshed)}"
+                " FROM incoming_flags i WHERE flags.flag_id = i.flag_id AND ("
+                + " OR ".join(f"flags.{c} IS DISTINCT FROM i.{c}" for c in refreshed)
+                + ")",
+            )
+            values = ", ".join(_FLAG_VALUES)
+            run(
+                con,
+                f"INSERT INTO flags (flag_id, {values}, evidence_hash, status, created_at,"
+                f" updated_at) SELECT i.flag_id, {', '.join(f'i.{c}' for c in _FLAG_VALUES)},"
+                " i.evidence_hash, 'open', coalesce(c.created_at, ?), ?"
+                " FROM incoming_flags i LEFT JOIN changed_flags c USING (flag_id)"
+                " WHERE i.flag_id NOT IN (SELECT flag_id FROM flags)",
+                [now, now],
+            )
 
 
 def queued_batch_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -224,11 +203,8 @@ def queued_batch_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def clear_queue(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> None:
-    _ids_table(con, batch_ids)
-    try:
+    with registered(con, wanted_batches=_wanted(batch_ids)):
         run(
             con,
             "DELETE FROM evaluation_queue WHERE batch_id IN (SELECT batch_id FROM wanted_batches)",
         )
-    finally:
-        con.unregister("wanted_batches")

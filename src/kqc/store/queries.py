@@ -10,9 +10,10 @@ import polars as pl
 from kqc.store.connection import connect, frame
 from kqc.store.errors import StoreError
 
-_SEVERITY_ORDER = "CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 ELSE 2 END"
+# Open first, most severe first (flags are selected as `f`).
+_SEVERITY_ORDER = "CASE f.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 ELSE 2 END"
 _STATUS_ORDER = (
-    "CASE status WHEN 'open' THEN 0 WHEN 'confirmed' THEN 1 WHEN 'dismissed' THEN 2 ELSE 3 END"
+    "CASE f.status WHEN 'open' THEN 0 WHEN 'confirmed' THEN 1 WHEN 'dismissed' THEN 2 ELSE 3 END"
 )
 
 
@@ -62,7 +63,6 @@ def flags(
             " f.observed, f.limit_value, f.unit, f.basis, f.profile, f.message, f.source,"
             " f.threshold_version, f.created_at, f.updated_at"
             f" FROM flags f LEFT JOIN batches b USING (batch_id) {clause}"
-            f" ORDER BY {_STATUS_ORDER.replace('status', 'f.status')},"
-            f" {_SEVERITY_ORDER.replace('severity', 'f.severity')}, f.batch_id, f.rule, f.analyte",
+            f" ORDER BY {_STATUS_ORDER}, {_SEVERITY_ORDER}, f.batch_id, f.rule, f.analyte",
             params,
         )

@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 
 from kqc.core.records import REGISTER_SCHEMA, RESULT_SCHEMA
-from kqc.store.connection import connect, run
+from kqc.store.connection import connect, registered, run
 from kqc.store.errors import DatabaseLocked, StoreError
 
 
@@ -66,25 +66,19 @@ def _insert_file(con: duckdb.DuckDBPyConnection, file: FileRecord, status: str, 
 
 
 def _insert_results(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sha256: str) -> None:
-    incoming = frame.select(_RESULT_COLUMNS).to_arrow()
-    con.register("incoming_results", incoming)
-    try:
-        names = ", ".join(_RESULT_COLUMNS)
+    names = ", ".join(_RESULT_COLUMNS)
+    with registered(con, incoming_results=frame.select(_RESULT_COLUMNS)):
         run(
             con,
             f"INSERT INTO results ({names}, source_sha256, loaded_at)"
             f" SELECT {names}, ?, ? FROM incoming_results",
             [sha256, datetime.now(UTC)],
         )
-    finally:
-        con.unregister("incoming_results")
 
 
 def _upsert_batches(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sha256: str) -> None:
-    incoming = frame.select(_REGISTER_COLUMNS).to_arrow()
-    con.register("incoming_batches", incoming)
-    try:
-        names = ", ".join(_REGISTER_COLUMNS)
+    names = ", ".join(_REGISTER_COLUMNS)
+    with registered(con, incoming_batches=frame.select(_REGISTER_COLUMNS)):
         run(con, "DELETE FROM batches WHERE batch_id IN (SELECT batch_id FROM incoming_batches)")
         run(
             con,
@@ -92,23 +86,17 @@ def _upsert_batches(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sha256:
             f" SELECT {names}, ?, ? FROM incoming_batches",
             [sha256, datetime.now(UTC)],
         )
-    finally:
-        con.unregister("incoming_batches")
 
 
 def _queue(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
     """Mark the frame's batches for re-evaluation, in the data's own transaction."""
-    batches = frame.select(pl.col("batch_id").unique()).to_arrow()
-    con.register("queued_batches", batches)
-    try:
+    with registered(con, queued_batches=frame.select(pl.col("batch_id").unique())):
         run(
             con,
             "INSERT INTO evaluation_queue SELECT batch_id, ? FROM queued_batches"
             " ON CONFLICT (batch_id) DO UPDATE SET queued_at = excluded.queued_at",
             [datetime.now(UTC)],
         )
-    finally:
-        con.unregister("queued_batches")
 
 
 def store_ingested(

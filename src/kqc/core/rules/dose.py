@@ -37,27 +37,37 @@ def _mean_value(r: dict[str, Any]) -> float | None:
     return None
 
 
-def per_serving_values(batch: Batch, analyte: str) -> tuple[list[float], list[dict], str] | None:
-    """Amounts per serving from per-unit results (preferred) or concentrations."""
+def _serving_basis(batch: Batch, analyte: str) -> tuple[list[dict], float | None, str] | None:
+    """The results that give `analyte` per serving and their factor to it:
+    mg/unit x units per serving (preferred), else mg/g x serving size (factor
+    None when the register does not give one). None when neither was measured."""
     reg = batch.register or {}
-    units = reg.get("units_per_serving") or 1
     per_unit = batch.production(analyte, ("mg/unit",))
     if per_unit:
-        values = [(_mean_value(r), r) for r in per_unit]
-        kept = [(v * units, r) for v, r in values if v is not None]
-        how = f"mg/unit x {units} unit(s) per serving"
-    else:
+        return per_unit, float(reg.get("units_per_serving") or 1), "mg/unit"
+    per_gram = batch.production(analyte, ("mg/g",))
+    if per_gram:
         size = reg.get("serving_size_g")
-        conc = batch.production(analyte, ("mg/g",))
-        if size is None or not conc:
-            return None
-        kept = [
-            (v * float(size), r) for v, r in ((_mean_value(r), r) for r in conc) if v is not None
-        ]
-        how = f"mg/g x {size:g} g per serving"
+        return per_gram, None if size is None else float(size), "mg/g"
+    return None
+
+
+def _describe_basis(scale: float, unit: str) -> str:
+    return f"{unit} x {scale:g} {'unit(s)' if unit == 'mg/unit' else 'g'} per serving"
+
+
+def per_serving_values(batch: Batch, analyte: str) -> tuple[list[float], list[dict], str] | None:
+    """Amounts per serving (non-detects as LOQ/2, for means), with how they were found."""
+    basis = _serving_basis(batch, analyte)
+    if basis is None:
+        return None
+    rows, scale, unit = basis
+    if scale is None:
+        return None
+    kept = [(v * scale, r) for r in rows if (v := _mean_value(r)) is not None]
     if not kept:
         return None
-    return [v for v, _ in kept], [r for _, r in kept], how
+    return [v for v, _ in kept], [r for _, r in kept], _describe_basis(scale, unit)
 
 
 def _substitution(rows: list[dict]) -> str:
@@ -280,21 +290,14 @@ def seven_oh_amount(batch: Batch, t: Threshold) -> list[Finding]:
         rows = batch.production("7_hydroxymitragynine", ("mg/g",))
         failed, unsure = verdicts(t, rows, 1.0)
         return report(batch, t, failed, unsure, "")
-    reg = batch.register or {}
-    per_unit = batch.production("7_hydroxymitragynine", ("mg/unit",))
-    per_gram = batch.production("7_hydroxymitragynine", ("mg/g",))
-    if per_unit:
-        units = reg.get("units_per_serving") or 1
-        rows, scale, how = per_unit, float(units), f"{units} unit(s)"
-    elif per_gram:
-        size = reg.get("serving_size_g")
-        if size is None:
-            return [inconclusive(batch, t, "no batch register to express 7-OH per serving", {})]
-        rows, scale, how = per_gram, float(size), f"{size:g} g"
-    else:
+    basis = _serving_basis(batch, "7_hydroxymitragynine")
+    if basis is None:
         return []
+    rows, scale, unit = basis
+    if scale is None:
+        return [inconclusive(batch, t, "no batch register to express 7-OH per serving", {})]
     failed, unsure = verdicts(t, rows, scale)
-    return report(batch, t, failed, unsure, f"per serving of {how}: ")
+    return report(batch, t, failed, unsure, f"({_describe_basis(scale, unit)}): ")
 
 
 def seven_oh(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:

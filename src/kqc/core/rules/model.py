@@ -31,8 +31,6 @@ FLAG_SCHEMA: dict[str, pl.DataType] = {
     "evidence": pl.String(),
 }
 
-FINDING_FREE_RULES = ("missing_panel", "inconclusive")
-
 
 @dataclass(frozen=True)
 class Threshold:
