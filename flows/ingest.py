@@ -1,6 +1,8 @@
 """The ingest flow: every dropped file ends stored and archived, duplicate and
 archived, rejected and quarantined with its errors.csv, or (when the database
-could not take it) still in the inbox to be tried again."""
+could not take it) still in the inbox to be tried again. After the files, the
+touched batches are evaluated, the read-only snapshot for regulators is
+published, and the run leaves a table of what it changed in Prefect."""
 
 from __future__ import annotations
 
@@ -8,12 +10,16 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from kqc import inbox, store
 from kqc.flows.evaluate import Evaluated, evaluate_pending
 from kqc.flows.prepare import Prepared, prepare
+from kqc.store.publish import publish
+from kqc.store.run_summary import run_changes, summary_markdown, table_rows
 
 
 @dataclass(frozen=True)
@@ -136,11 +142,70 @@ def evaluate_batches(db: Path) -> Evaluated:
     return evaluate_pending(db)
 
 
+# Artifact keys: each run adds a version under the same key, so the Prefect UI
+# shows the latest run's table and keeps the history of earlier ones.
+BATCHES_ARTIFACT = "kqc-ingest-batches"
+SUMMARY_ARTIFACT = "kqc-ingest-summary"
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def publish_snapshot(db: Path) -> Path:
+    return publish(db)
+
+
+@task(cache_policy=NO_CACHE)
+def summarize_run(db: Path, sha256s: list[str], since: datetime) -> pl.DataFrame:
+    return run_changes(db, sha256s, since)
+
+
+@task(cache_policy=NO_CACHE)
+def record_run(changes: pl.DataFrame, file_statuses: list[str], snapshot: Path | None) -> None:
+    create_table_artifact(
+        table_rows(changes),
+        key=BATCHES_ARTIFACT,
+        description="Batches this run touched, each with its status and the flags the run"
+        " raised, reopened or resolved.",
+    )
+    create_markdown_artifact(
+        summary_markdown(changes, file_statuses, snapshot),
+        key=SUMMARY_ARTIFACT,
+        description="What this ingest run did, in a few lines.",
+    )
+
+
+def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> None:
+    """Evaluate, publish the snapshot, record the run. Each step that fails is
+    logged and leaves the stored files as they are: a failed evaluation keeps
+    its batches queued for the next run, which also publishes again."""
+    logger = get_run_logger()
+    try:
+        evaluated = evaluate_batches(db)
+        logger.info(
+            "evaluated %d batch(es), %d finding(s)", len(evaluated.batches), evaluated.flags
+        )
+    except Exception:
+        logger.exception("evaluation failed; the batches stay queued for the next run")
+    snapshot: Path | None = None
+    try:
+        snapshot = publish_snapshot(db)
+        logger.info("snapshot for regulators: %s", snapshot)
+    except Exception:
+        logger.exception("the snapshot could not be published; the previous one stays in place")
+    try:
+        ingested = [o.sha256 for o in outcomes if o.status == "ingested"]
+        changes = summarize_run(db, ingested, since)
+        record_run(changes, [o.status for o in outcomes], snapshot)
+    except Exception:
+        logger.exception("the run's summary could not be recorded in Prefect")
+
+
 @flow(name="kqc-ingest", log_prints=False, validate_parameters=False)
 def ingest_flow(paths: list[Path], places: Places) -> list[FileOutcome]:
     """Ingest every file under `paths`, then evaluate the batches they touched
-    (every batch when the thresholds changed)."""
+    (every batch when the thresholds changed), publish the snapshot and record
+    what the run changed."""
     logger = get_run_logger()
+    since = datetime.now(UTC)
     outcomes: list[FileOutcome] = []
     for path in discover_files(paths, places):
         dropped = load_file(path)
@@ -156,13 +221,5 @@ def ingest_flow(paths: list[Path], places: Places) -> list[FileOutcome]:
         logger.info("%s: %s", path.name, outcome.status)
         outcomes.append(outcome)
     if places.db.exists():
-        # A failed evaluation leaves its batches queued in the database: the
-        # next run evaluates them. Stored files are never undone by it.
-        try:
-            evaluated = evaluate_batches(places.db)
-            logger.info(
-                "evaluated %d batch(es), %d finding(s)", len(evaluated.batches), evaluated.flags
-            )
-        except Exception:
-            logger.exception("evaluation failed; the batches stay queued for the next run")
+        _after_files(places.db, outcomes, since)
     return outcomes

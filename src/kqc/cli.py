@@ -14,8 +14,6 @@ from typing import Annotated, Any
 
 import polars as pl
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from kqc import quiet
 from kqc.errors import KqcError, UsageError
@@ -69,30 +67,40 @@ def _show_outcomes(outcomes: list[Any], as_json: bool, base: Path) -> None:
         for outcome in outcomes:
             print(json.dumps(outcome.as_dict(), ensure_ascii=False))
         return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     console = Console()
     if not outcomes:
         console.print("Nothing to ingest.")
         return
-    table = Table("file", "status", "rows", "errors", "now in", title=f"kqc ingest — {base}")
+    # A dropped file's name and the reasons quoting its cells are the lab's
+    # text: escaped, so "[red]" in a file name prints as written.
+    table = Table(
+        "file", "status", "rows", "errors", "now in", title=escape(f"kqc ingest — {base}")
+    )
     for o in outcomes:
         style = {"ingested": "green", "duplicate": "cyan", "rejected": "red"}.get(
             o.status, "yellow"
         )
         table.add_row(
-            o.file,
+            escape(o.file),
             f"[{style}]{o.status}[/]",
             str(o.rows),
             str(o.errors),
-            _short(o.stored_as, base),
+            escape(_short(o.stored_as, base)),
         )
     console.print(table)
     for o in outcomes:
         if o.status == "rejected":
             console.print(
-                f"[red]{o.file}[/] rejected: {o.reason} — see {_short(o.errors_csv, base)}"
+                f"[red]{escape(o.file)}[/] rejected: {escape(o.reason or '')}"
+                f" — see {escape(_short(o.errors_csv, base))}"
             )
         elif o.status == "failed":
-            console.print(f"[yellow]{o.file}[/] left in the inbox: {o.reason}")
+            reason = escape(o.reason or "")
+            console.print(f"[yellow]{escape(o.file)}[/] left in the inbox: {reason}")
 
 
 def _exit_code(outcomes: list[Any]) -> int:
@@ -140,12 +148,31 @@ def _print_frame(data: pl.DataFrame, fmt: Format, title: str, columns: list[str]
     elif fmt is Format.csv:
         print(data.write_csv(), end="")
     else:
-        table = Table(*columns, title=title)
-        for row in data.select(columns).iter_rows():
-            table.add_row(
-                *["" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in row]
-            )
-        Console().print(table)
+        rows = [
+            ["" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in row]
+            for row in data.select(columns).iter_rows()
+        ]
+        print(_text_table(title, columns, rows), end="")
+
+
+_FLAG_COLUMNS = ["flag_id", "batch_id", "rule", "analyte", "severity", "status", "message"]
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", help="Write a .csv or .xlsx file instead.", show_default=False),
+]
+
+
+def _check_export(out: Path) -> None:
+    from kqc.exports import check_target
+
+    check_target(out)
+
+
+def _export(out: Path, sections: dict[str, pl.DataFrame]) -> None:
+    from kqc.exports import write_sections
+
+    for path in write_sections(out.absolute(), sections):
+        print(f"wrote {path}")
 
 
 @app.command()
@@ -158,21 +185,40 @@ def flags(
     rule: Annotated[str | None, typer.Option(help="Only this rule code.")] = None,
     product: Annotated[str | None, typer.Option(help="Only this product id.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
+    out: OutOption = None,
+    limit: Annotated[
+        int, typer.Option(help="Rows shown in the table (0: all); json, csv and --out give all.")
+    ] = 50,
 ) -> None:
     """Flagged batches: open first, most severe first."""
-    from kqc.store import flags as query_flags
+    from kqc.store import flag_page
 
     where = locations(db)
     if status is not None and status not in ("open", "confirmed", "dismissed", "resolved"):
         raise UsageError(f"unknown status '{status}': use open, confirmed, dismissed or resolved")
-    found = query_flags(where.db, status=status, batch=batch, rule=rule, product=product)
-    _print_frame(
-        found,
-        fmt,
-        f"kqc flags — {where.db}",
-        ["flag_id", "batch_id", "rule", "analyte", "severity", "status", "message"],
+    if out is not None:
+        _check_export(out)
+    # A terminal shows a page, not 30,000 rows; the rest is one option away.
+    paged = out is None and fmt is Format.table and limit > 0
+    found = flag_page(
+        where.db,
+        status=status,
+        batch=batch,
+        rule=rule,
+        product=product,
+        limit=limit if paged else None,
     )
-    open_count = found.filter(pl.col("status") == "open").height
+    open_count = found.open
+    if out is not None:
+        _export(out, {"flags": found.rows})
+    else:
+        _print_frame(found.rows, fmt, f"kqc flags — {where.db}", _FLAG_COLUMNS)
+        if found.total > found.rows.height:
+            print(
+                f"{found.total - found.rows.height:,} more of {found.total:,} flags"
+                f" ({open_count:,} open) not shown: --limit 0 shows all,"
+                " --out FILE.xlsx exports them"
+            )
     raise typer.Exit(1 if open_count else 0)
 
 
@@ -192,6 +238,221 @@ def review(
         f"{done.flag_id} ({done.batch_id}, {done.rule}): {done.status} by {done.reviewer}"
         f" at {done.reviewed_at:%Y-%m-%d %H:%M:%S} UTC"
     )
+
+
+class DossierFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _dossier_sections(db: Path, batch_id: str) -> dict[str, pl.DataFrame]:
+    """The dossier's sections (batch, results, statistics, flags, reviews):
+    what is stored, and the statistics computed now by the rules' functions."""
+    from kqc.core.rules import thresholds_from_frame
+    from kqc.core.rules.statistics import batch_statistics
+    from kqc.store.dossier import read_dossier
+
+    stored = read_dossier(db, batch_id)
+    register = {k: v for k, v in (stored.register or {}).items() if k not in _NOT_SHOWN}
+    head = {
+        "batch_id": batch_id,
+        "status": stored.status,
+        "open_flags": stored.open_flags,
+        "registered": stored.register is not None,
+        **register,
+    }
+    stats = batch_statistics(
+        batch_id,
+        stored.current,
+        stored.register,
+        thresholds_from_frame(stored.thresholds),
+        stored.history,
+    )
+    return {
+        "batch": pl.DataFrame([head]),
+        "results": stored.results,
+        "statistics": stats,
+        "flags": stored.flags,
+        "reviews": stored.reviews,
+    }
+
+
+_NOT_SHOWN = ("batch_id", "source_sha256", "updated_at")
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    shown = f"{value:.4g}"
+    return f"{value:,.0f}" if "e+" in shown else shown  # 110,000 CFU/g, not 1.1e+05
+
+
+def _reading(value: float | None, qualifier: str | None, bound: float | None = None) -> str:
+    """A value as a reviewer reads it: a number, or its qualifier with its
+    bound (a non-detect is never shown as a zero)."""
+    if value is not None and qualifier is None:
+        return f"{value:g}"
+    if qualifier is None:
+        return ""
+    shown = bound if bound is not None else value
+    return qualifier if shown is None else f"{qualifier} (≤ {shown:g})"
+
+
+def _text_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
+    """Columns padded to their widest cell, as `column -t` lays them out. Plain
+    text on purpose: a dossier has hundreds of cells, and a lab's text such
+    as "[red]" must print as written, not be read as markup."""
+    if not rows:
+        return f"{title}: none\n"
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = [title, "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _show_dossier(sections: dict[str, pl.DataFrame]) -> None:
+    from kqc.core.rules.statistics import worst_per_limit
+
+    head = sections["batch"].row(0, named=True)
+    product = (
+        f"{head.get('product_name') or ''} ({head['product_id']}), {head['form']}"
+        if head["registered"]
+        else "not in the batch register"
+    )
+    shown = [
+        f"{head['batch_id']} — {product}: {head['status']},"
+        f" {head['open_flags']} open or confirmed flag(s)\n",
+        _text_table(
+            "batch register",
+            ["field", "value"],
+            [
+                [key, f"{value:g}" if isinstance(value, float) else str(value)]
+                for key, value in head.items()
+                if key not in ("batch_id", "status", "open_flags", "registered")
+                and value is not None
+            ],
+        ),
+        _text_table(
+            "results (as reported, and canonical)",
+            [
+                "sample",
+                "type",
+                "analyte",
+                "reported",
+                "canonical",
+                "unit",
+                "LOD",
+                "LOQ",
+                "lab",
+                "file",
+            ],
+            [
+                [
+                    r["sample_id"] + (f" #{r['unit_no']}" if r["unit_no"] else ""),
+                    r["sample_type"] + (" (superseded)" if r["superseded_by"] is not None else ""),
+                    r["analyte"],
+                    f"{r['reported_result']} {r['reported_unit'] or ''}".strip(),
+                    _reading(r["value"], r["qualifier"], r["bound"]),
+                    r["unit"] or "",
+                    _number(r["lod"]),
+                    _number(r["loq"]),
+                    r["lab_id"],
+                    r["source_file"] or "",
+                ]
+                for r in sections["results"].iter_rows(named=True)
+            ],
+        ),
+        _text_table(
+            "statistics (the worst result against each limit; json and --out: every result)",
+            [
+                "rule",
+                "analyte",
+                "sample",
+                "statistic",
+                "value",
+                "unit",
+                "limit",
+                "x limit",
+                "verdict",
+                "note",
+            ],
+            [
+                [
+                    r["rule"],
+                    r["analyte"] or "",
+                    r["sample_id"] or "",
+                    r["statistic"],
+                    _reading(r["value"], r["qualifier"]) if r["qualifier"] else _number(r["value"]),
+                    r["unit"] or "",
+                    _number(r["limit_value"]),
+                    _number(r["ratio_to_limit"]),
+                    r["verdict"] or "",
+                    r["note"] or "",
+                ]
+                for r in worst_per_limit(sections["statistics"]).iter_rows(named=True)
+            ],
+        ),
+        _text_table(
+            "flags",
+            ["flag_id", "rule", "analyte", "severity", "status", "message"],
+            [
+                [
+                    f["flag_id"],
+                    f["rule"],
+                    f["analyte"] or "",
+                    f["severity"],
+                    f["status"],
+                    f["message"],
+                ]
+                for f in sections["flags"].iter_rows(named=True)
+            ],
+        ),
+        _text_table(
+            "reviews",
+            ["flag_id", "decision", "reviewer", "reviewed at (UTC)", "note"],
+            [
+                [
+                    r["flag_id"],
+                    r["decision"],
+                    r["reviewer"],
+                    f"{r['reviewed_at']:%Y-%m-%d %H:%M:%S}",
+                    r["note"] or "",
+                ]
+                for r in sections["reviews"].iter_rows(named=True)
+            ],
+        ),
+    ]
+    print("\n".join(shown), end="")
+
+
+@app.command()
+def batch(
+    batch_id: Annotated[str, typer.Argument(help="The batch (see kqc flags).", show_default=False)],
+    db: DbOption = None,
+    fmt: Annotated[
+        DossierFormat, typer.Option("--format", help="table or json.")
+    ] = DossierFormat.table,
+    out: OutOption = None,
+) -> None:
+    """One batch's dossier: product and label, every result as reported and
+    canonical, each rule's statistics, flags, reviews and status."""
+    where = locations(db)
+    if out is not None:
+        _check_export(out)
+    sections = _dossier_sections(where.db, batch_id)
+    if out is not None:
+        _export(out, sections)
+    elif fmt is DossierFormat.json:
+        whole = {
+            "batch": sections["batch"].row(0, named=True),
+            **{name: frame.to_dicts() for name, frame in sections.items() if name != "batch"},
+        }
+        print(json.dumps(whole, default=str, ensure_ascii=False))
+    else:
+        _show_dossier(sections)
+    has_open = sections["flags"].filter(pl.col("status") == "open").height
+    raise typer.Exit(1 if has_open else 0)
 
 
 def _check_thresholds() -> None:
@@ -245,6 +506,32 @@ def thresholds(
     )
 
 
+@app.command()
+def report(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="The HTML file to write (required).", show_default=False),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """A QA report: open flags, batch statuses and charts, as one self-contained HTML file."""
+    from kqc.inbox import write_atomic
+    from kqc.report import render
+    from kqc.store.report_data import gather
+
+    if out is None:
+        raise UsageError("say where to write the report: kqc report --out FILE.html")
+    if out.is_dir():
+        raise UsageError(f"{out} is a folder: pass a file name, e.g. --out {out / 'report.html'}")
+    data = gather(locations(db).db)
+    write_atomic(out, render(data).encode("utf-8"))
+    counts = data.status_counts
+    print(
+        f"{out}: {data.flag_counts.get('open', 0)} open flags;"
+        f" {counts['FAIL']} FAIL, {counts['INCOMPLETE']} INCOMPLETE, {counts['PASS']} PASS"
+    )
+
+
 def _show_statuses(db: Path) -> None:
     from kqc.store import batch_statuses
 
@@ -254,6 +541,15 @@ def _show_statuses(db: Path) -> None:
         "batch status",
         ["batch_id", "product_name", "status", "open_flags"],
     )
+
+
+@app.command()
+def publish(db: DbOption = None) -> None:
+    """Write the read-only snapshot regulators open (<db stem>.snapshot.duckdb beside the
+    database), replaced atomically; print its path."""
+    from kqc.store.publish import publish as publish_snapshot
+
+    print(publish_snapshot(locations(db).db))
 
 
 _DEMO_MARK = ".kqc-demo"
@@ -291,11 +587,14 @@ def demo(
     outcomes = _run_ingest([where.inbox], where)
     _show_outcomes(outcomes, as_json=False, base=where.db.parent)
     _show_statuses(where.db)
-    console = Console()
-    console.print(
+    from kqc.store.publish import snapshot_path
+
+    snapshot = snapshot_path(where.db)
+    print(
         f"\nDatabase:   {where.db}\nArchive:    {where.archive}\nQuarantine: {where.quarantine}"
         " (each rejected file has <name>.errors.csv beside it)\n"
-        f'Query it:   duckdb -readonly {where.db} "SELECT * FROM batch_status"\n'
+        f"Snapshot:   {snapshot} (read-only copy for regulators, renewed after every run)\n"
+        f'Query it:   duckdb -readonly {snapshot} "SELECT * FROM batch_status"\n'
         f"Flags:      kqc flags --db {where.db}"
     )
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kqc.core.problems import Problem
+from kqc.core.spreadsheet import neutralized
 
 # Left alone until complete: Excel lock files, hidden files, downloads in
 # progress, and our own errors reports.
@@ -134,18 +135,14 @@ def write_atomic(target: Path, data: bytes) -> None:
         raise
 
 
-def _cell(text: str) -> str:
-    # A technician opens errors.csv in a spreadsheet: a lab's cell starting
-    # with = + - @ must not run as a formula there.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def errors_csv(problems: list[Problem]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(["row", "column", "value", "problem"])
     for p in problems:
-        writer.writerow([p.row, _cell(p.column), _cell(p.value), p.problem])
+        # A technician opens errors.csv in a spreadsheet: a lab's cell must
+        # not run as a formula there.
+        writer.writerow([p.row, neutralized(p.column), neutralized(p.value), p.problem])
     return buffer.getvalue().encode("utf-8-sig")
 
 

@@ -157,3 +157,15 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path):
     done = kqc("demo", "--dir", "mine", cwd=tmp_path)
     assert done.returncode == 2
     assert (tmp_path / "mine" / "thesis.docx").read_text() == "precious"
+
+
+def test_lab_text_prints_as_written_never_as_terminal_markup(tmp_path):
+    # Square brackets are markup to a rich console: a lab's "[red]" in a file
+    # name or a batch id must reach the terminal as the lab wrote it.
+    (tmp_path / "[red]acme[bold].csv").write_bytes(CLEAN.replace(b"B1", b"[bold]B1[/bold]"))
+    done = kqc("ingest", "[red]acme[bold].csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "[red]acme[bold].csv" in done.stdout
+    listed = kqc("flags", "--batch", "[bold]B1[/bold]", cwd=tmp_path)
+    assert listed.returncode == 1
+    assert "[bold]B1[/bold]" in listed.stdout

@@ -17,13 +17,14 @@ from kqc.store.evaluation import (
     save_potency,
     thresholds_version,
 )
-from kqc.store.queries import batch_statuses, flags
+from kqc.store.queries import FlagPage, batch_statuses, flag_page, flags
 from kqc.store.reviews import Review, record_review
 from kqc.store.writes import FileRecord, ingested_sha256, store_ingested, store_rejected
 
 __all__ = [
     "DatabaseLocked",
     "FileRecord",
+    "FlagPage",
     "NotADatabase",
     "Review",
     "StoreError",
@@ -32,6 +33,7 @@ __all__ = [
     "clear_queue",
     "connect",
     "evidence",
+    "flag_page",
     "flags",
     "ingested_sha256",
     "merge_flags",

@@ -3,11 +3,12 @@ at once, so the pipeline can write between two questions."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from kqc.store.connection import connect, frame
+from kqc.store.connection import connect, frame, run
 from kqc.store.errors import StoreError
 
 # Open first, most severe first (flags are selected as `f`).
@@ -34,16 +35,9 @@ def batch_statuses(db: Path) -> pl.DataFrame:
         )
 
 
-def flags(
-    db: Path,
-    *,
-    status: str | None = None,
-    batch: str | None = None,
-    rule: str | None = None,
-    product: str | None = None,
-) -> pl.DataFrame:
-    """Flags, open first and most severe first; every filter optional."""
-    require_database(db)
+def _flag_filters(
+    status: str | None, batch: str | None, rule: str | None, product: str | None
+) -> tuple[str, list[object]]:
     where: list[str] = []
     params: list[object] = []
     for column, value in (
@@ -55,14 +49,60 @@ def flags(
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params
+
+
+@dataclass(frozen=True)
+class FlagPage:
+    rows: pl.DataFrame  # the first `limit` flags in order (all when no limit)
+    total: int  # flags matching the filters
+    open: int  # of which open
+
+
+def flags(
+    db: Path,
+    *,
+    status: str | None = None,
+    batch: str | None = None,
+    rule: str | None = None,
+    product: str | None = None,
+) -> pl.DataFrame:
+    """Every flag matching the filters, open first and most severe first."""
+    return flag_page(db, status=status, batch=batch, rule=rule, product=product).rows
+
+
+def flag_page(
+    db: Path,
+    *,
+    status: str | None = None,
+    batch: str | None = None,
+    rule: str | None = None,
+    product: str | None = None,
+    limit: int | None = None,
+) -> FlagPage:
+    """Flags, open first and most severe first; every filter optional. With
+    `limit`, only that many rows are read (a terminal page of a database with
+    tens of thousands of flags), and the counts come from one aggregate."""
+    require_database(db)
+    clause, params = _flag_filters(status, batch, rule, product)
+    page = "" if limit is None else f" LIMIT {int(limit)}"
     with connect(db, read_only=True) as con:
-        return frame(
+        rows = frame(
             con,
             "SELECT f.flag_id, f.batch_id, b.product_id, f.rule, f.analyte, f.severity, f.status,"
             " f.observed, f.limit_value, f.unit, f.basis, f.profile, f.message, f.source,"
             " f.threshold_version, f.created_at, f.updated_at"
             f" FROM flags f LEFT JOIN batches b USING (batch_id) {clause}"
-            f" ORDER BY {_STATUS_ORDER}, {_SEVERITY_ORDER}, f.batch_id, f.rule, f.analyte",
+            f" ORDER BY {_STATUS_ORDER}, {_SEVERITY_ORDER}, f.batch_id, f.rule, f.analyte{page}",
             params,
         )
+        if limit is None or rows.height < limit:
+            total, open_count = rows.height, rows.filter(pl.col("status") == "open").height
+        else:
+            ((total, open_count),) = run(
+                con,
+                "SELECT count(*), count(*) FILTER (WHERE f.status = 'open')"
+                f" FROM flags f LEFT JOIN batches b USING (batch_id) {clause}",
+                params,
+            )
+    return FlagPage(rows, int(total), int(open_count))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterator
 from typing import Any
 
 from kqc.core.qualifiers import CENSORED_BELOW
@@ -27,7 +28,7 @@ OK_ALKALOID_SUM = (  # 63 O.S. (OK SB 891) "total kratom alkaloids"
 )
 
 
-def _mean_value(r: dict[str, Any]) -> float | None:
+def mean_value(r: dict[str, Any]) -> float | None:
     """A result's contribution to a mean: its value, LOQ/2 for a non-detect."""
     if r["value"] is not None:
         return float(r["value"])
@@ -37,7 +38,7 @@ def _mean_value(r: dict[str, Any]) -> float | None:
     return None
 
 
-def _serving_basis(batch: Batch, analyte: str) -> tuple[list[dict], float | None, str] | None:
+def serving_basis(batch: Batch, analyte: str) -> tuple[list[dict], float | None, str] | None:
     """The results that give `analyte` per serving and their factor to it:
     mg/unit x units per serving (preferred), else mg/g x serving size (factor
     None when the register does not give one). None when neither was measured."""
@@ -58,13 +59,13 @@ def _describe_basis(scale: float, unit: str) -> str:
 
 def per_serving_values(batch: Batch, analyte: str) -> tuple[list[float], list[dict], str] | None:
     """Amounts per serving (non-detects as LOQ/2, for means), with how they were found."""
-    basis = _serving_basis(batch, analyte)
+    basis = serving_basis(batch, analyte)
     if basis is None:
         return None
     rows, scale, unit = basis
     if scale is None:
         return None
-    kept = [(v * scale, r) for r in rows if (v := _mean_value(r)) is not None]
+    kept = [(v * scale, r) for r in rows if (v := mean_value(r)) is not None]
     if not kept:
         return None
     return [v for v, _ in kept], [r for _, r in kept], _describe_basis(scale, unit)
@@ -114,7 +115,7 @@ def label_claim(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
     return out
 
 
-def _percent_of_claim(batch: Batch) -> tuple[list[float], list[dict]] | None:
+def percent_of_claim(batch: Batch) -> tuple[list[float], list[dict]] | None:
     reg = batch.register or {}
     claim = reg.get("label_claim_mg_per_serving")
     units = reg.get("units_per_serving") or 1
@@ -123,7 +124,7 @@ def _percent_of_claim(batch: Batch) -> tuple[list[float], list[dict]] | None:
     kept = [
         (v, r)
         for r in batch.production("mitragynine", ("mg/unit",))
-        if (v := _mean_value(r)) is not None
+        if (v := mean_value(r)) is not None
     ]
     if not claim or not kept:
         return None
@@ -155,7 +156,7 @@ def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[Findin
     units = batch.production("mitragynine", ("mg/unit",))
     if not rules or len(units) < 2:
         return []
-    found = _percent_of_claim(batch)
+    found = percent_of_claim(batch)
     av_rule = rules.get("% of label claim")
     if found is None:
         t = av_rule or next(iter(rules.values()))
@@ -225,11 +226,10 @@ def _alkaloid_samples(batch: Batch) -> dict[tuple, dict[str, dict]]:
     return samples
 
 
-def seven_oh_share(batch: Batch, t: Threshold) -> list[Finding]:
-    """7-OH as % of the five-alkaloid sum in each sample; non-detects are zero
-    in the sum, and a non-detect 7-OH is judged by its LOQ."""
-    worst: tuple[float, dict] | None = None
-    unsure: list[tuple[str, dict]] = []
+def seven_oh_samples(batch: Batch) -> Iterator[tuple[dict, dict[str, dict], float]]:
+    """Each sample with both 7-OH and mitragynine: its 7-OH result, all its
+    alkaloid results, and the sum of the other alkaloids (non-detects count as
+    zero in it)."""
     for parts in _alkaloid_samples(batch).values():
         oh, mg = parts.get("7_hydroxymitragynine"), parts.get("mitragynine")
         if oh is None or mg is None:
@@ -239,6 +239,15 @@ def seven_oh_share(batch: Batch, t: Threshold) -> list[Finding]:
             for a, r in parts.items()
             if a != "7_hydroxymitragynine" and r["value"] is not None
         )
+        yield oh, parts, others
+
+
+def seven_oh_share(batch: Batch, t: Threshold) -> list[Finding]:
+    """7-OH as % of the five-alkaloid sum in each sample; non-detects are zero
+    in the sum, and a non-detect 7-OH is judged by its LOQ."""
+    worst: tuple[float, dict] | None = None
+    unsure: list[tuple[str, dict]] = []
+    for oh, parts, others in seven_oh_samples(batch):
         if oh["value"] is not None:
             total = others + float(oh["value"])
             share = float(oh["value"]) / total * 100 if total else math.inf
@@ -290,7 +299,7 @@ def seven_oh_amount(batch: Batch, t: Threshold) -> list[Finding]:
         rows = batch.production("7_hydroxymitragynine", ("mg/g",))
         failed, unsure = verdicts(t, rows, 1.0)
         return report(batch, t, failed, unsure, "")
-    basis = _serving_basis(batch, "7_hydroxymitragynine")
+    basis = serving_basis(batch, "7_hydroxymitragynine")
     if basis is None:
         return []
     rows, scale, unit = basis

@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from kqc.core.rules.applicable import applicable
-from kqc.core.rules.dose import _mean_value
+from kqc.core.rules.dose import mean_value
 from kqc.core.rules.model import Batch, Finding, Threshold, finding
 
 MIN_EARLIER = 5
@@ -30,7 +30,7 @@ def _mean_and_n(results: list[dict[str, Any]]) -> tuple[float, str, int] | None:
             if r["analyte"] == "mitragynine"
             and r["sample_type"] == "production"
             and r["unit"] == unit
-            and (v := _mean_value(r)) is not None
+            and (v := mean_value(r)) is not None
         ]
         if values:
             return statistics.fmean(values), unit, len(values)

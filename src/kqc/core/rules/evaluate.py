@@ -29,7 +29,7 @@ def batch_findings(
     return findings
 
 
-def _product_means(history: pl.DataFrame) -> dict[str, list[tuple[str, str, float, str]]]:
+def product_means(history: pl.DataFrame) -> dict[str, list[tuple[str, str, float, str]]]:
     """product -> [(made, batch_id, mean, unit)] for every batch with a mean."""
     means: dict[str, list[tuple[str, str, float, str]]] = defaultdict(list)
     for row in history.select(HISTORY_COLUMNS).iter_rows(named=True):
@@ -55,7 +55,7 @@ def evaluate(
     for row in results.iter_rows(named=True):
         by_batch[row["batch_id"]].append(row)
     registered = {row["batch_id"]: row for row in register.iter_rows(named=True)}
-    means = _product_means(history)
+    means = product_means(history)
     findings: list[Finding] = []
     for batch_id in batch_ids:
         reg = registered.get(batch_id)

@@ -20,10 +20,10 @@ from kqc.core.rules.model import (
 )
 
 # Canonical unit a per-gram threshold reads (thresholds speak the contract's units).
-_PER_G_UNITS = {"ug/g": ("ug/g",), "mg/g": ("mg/g",), "CFU/g": ("CFU/g", "MPN/g"), "": ("ug/g",)}
+PER_G_UNITS = {"ug/g": ("ug/g",), "mg/g": ("mg/g",), "CFU/g": ("CFU/g", "MPN/g"), "": ("ug/g",)}
 
 
-def _exposure_scale(batch: Batch) -> float | None:
+def exposure_scale(batch: Batch) -> float | None:
     """g of product per day (serving size x servings per day), from the register."""
     reg = batch.register or {}
     size, per_day = reg.get("serving_size_g"), reg.get("servings_per_day")
@@ -76,7 +76,7 @@ def per_gram(batch: Batch, t: Threshold) -> list[Finding]:
     if t.fails_when == "detected":
         results = batch.production(t.analyte)  # any report of it, whatever the unit
     else:
-        results = batch.production(t.analyte, _PER_G_UNITS.get(t.unit, (t.unit,)))
+        results = batch.production(t.analyte, PER_G_UNITS.get(t.unit, (t.unit,)))
     failed, unsure = verdicts(t, results, 1.0)
     return report(batch, t, failed, unsure, "")
 
@@ -85,7 +85,7 @@ def per_day(batch: Batch, t: Threshold) -> list[Finding]:
     results = batch.production(t.analyte, ("ug/g",))
     if not results:
         return []
-    scale = _exposure_scale(batch)
+    scale = exposure_scale(batch)
     if scale is None:
         return [
             inconclusive(

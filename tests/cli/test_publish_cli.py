@@ -1,0 +1,80 @@
+"""`kqc publish` as a person runs it: a real process, the snapshot's path on
+stdout, one sentence and an exit code when there is nothing to publish, and
+no Prefect loaded on the way."""
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from kqc.store import connect
+from tests.cli.test_cli import kqc
+
+
+def make_database(db: Path) -> None:
+    with connect(db) as con:
+        con.execute(
+            "INSERT INTO batches VALUES ('B1', 'P1', 'Caps', 'capsule', 50, 0.5, 6, 1,"
+            " NULL, NULL, NULL, 'f' || repeat('0', 63), now())"
+        ).fetchall()
+
+
+def test_publish_prints_the_snapshot_path(tmp_path):
+    make_database(tmp_path / "kqc.duckdb")
+    done = kqc("publish", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    snapshot = tmp_path / "kqc.snapshot.duckdb"
+    assert done.stdout == f"{snapshot}\n"
+    assert done.stderr == ""
+    assert stat.S_IMODE(snapshot.stat().st_mode) == 0o444
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("SELECT batch_id, status FROM batch_status").fetchall() == [
+            ("B1", "PASS")
+        ]
+    # Again, over the read-only file it wrote; --db names another database.
+    (tmp_path / "data").mkdir()
+    make_database(tmp_path / "data" / "lab.duckdb")
+    assert kqc("publish", cwd=tmp_path).returncode == 0
+    other = kqc("publish", "--db", "data/lab.duckdb", cwd=tmp_path)
+    assert (
+        other.returncode == 0 and other.stdout == f"{tmp_path / 'data' / 'lab.snapshot.duckdb'}\n"
+    )
+
+
+def test_publish_without_a_database_is_one_sentence(tmp_path):
+    done = kqc("publish", "--db", "none.duckdb", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith("kqc: no database at") and done.stderr.count("\n") == 1
+    assert "kqc ingest" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+    bad = kqc("publish", "--db", "missing/dir/x.duckdb", cwd=tmp_path)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_publish_does_not_load_prefect(tmp_path):
+    make_database(tmp_path / "kqc.duckdb")
+    probe = (
+        "import sys\n"
+        "from kqc.cli import main\n"
+        "sys.argv = ['kqc', 'publish']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    assert done.code == 0, done.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KQC_DB"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
