@@ -36,3 +36,32 @@ def pytest_addoption(parser):
         action="store_true",
         help="rewrite tests/cases expected files from the current output (review the diff!)",
     )
+
+
+@pytest.fixture(scope="session")
+def demo_folder(tmp_path_factory) -> Path:
+    """`kqc demo` run once, as a person runs it, for every test that reads its
+    database; a test that changes it works on a copy (`copy_demo`)."""
+    import subprocess
+    import sys
+
+    home = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if k != "KQC_DB"}
+    done = subprocess.run(
+        [sys.executable, "-m", "kqc", "demo", "--dir", "demo"],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return home / "demo"
+
+
+def copy_demo(demo_folder: Path, into: Path) -> Path:
+    """A private copy of the demo folder; returns its database."""
+    import shutil
+
+    shutil.copytree(demo_folder, into / "demo")
+    return into / "demo" / "kqc.duckdb"

@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 
 from tests.cli.test_cli import kqc
+from tests.conftest import copy_demo
 
 EVIL = '=HYPERLINK("http://evil.example","open")'
 # A lab file whose cells would run as formulas in a spreadsheet program.
@@ -27,12 +28,10 @@ WIDE = {"COLUMNS": "250"}  # the flags table as wide as a QA lead's screen
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory) -> Path:
+def demo_db(demo_folder, tmp_path_factory) -> Path:
     """The demo database (sample_data/), plus the formula-laden file: built once."""
     home = tmp_path_factory.mktemp("dossier")
-    built = kqc("demo", "--dir", "demo", cwd=home)
-    assert built.returncode == 0, built.stderr
-    db = home / "demo" / "kqc.duckdb"
+    db = copy_demo(demo_folder, home)
     (home / "evil.csv").write_text(EVIL_FILE)
     ingested = kqc("ingest", "evil.csv", "--db", str(db), cwd=home)
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr

@@ -13,6 +13,7 @@ import pytest
 
 from kqc.store.dictionary import BEGIN, END, render, render_fresh, with_dictionary
 from tests.cli.test_cli import kqc
+from tests.conftest import copy_demo
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "regulators.md"
 TEXT = DOC.read_text(encoding="utf-8")
@@ -22,12 +23,10 @@ REVIEW_NOTE = "Recount from the archived file matches; limit applies to finished
 
 
 @pytest.fixture(scope="session")
-def snapshot(tmp_path_factory) -> Path:
+def snapshot(demo_folder, tmp_path_factory) -> Path:
     """The demo database with one QA decision, published the way regulators get it."""
     home = tmp_path_factory.mktemp("regulators")
-    built = kqc("demo", "--dir", "demo", cwd=home)
-    assert built.returncode == 0, built.stderr
-    db = home / "demo" / "kqc.duckdb"
+    db = copy_demo(demo_folder, home)
     with duckdb.connect(str(db), read_only=True) as con:
         (flag_id,) = con.execute(
             "SELECT flag_id FROM flags WHERE rule = 'heavy_metal' ORDER BY flag_id LIMIT 1"
