@@ -2,7 +2,14 @@
 archived, rejected and quarantined with its errors.csv, or (when the database
 could not take it) still in the inbox to be tried again. After the files, the
 touched batches are evaluated, the read-only snapshot for regulators is
-published, and the run leaves a table of what it changed in Prefect."""
+published, and the run leaves a table of what it changed in Prefect.
+
+One run at a time per database (kqc.runlock): a second run waits, then finds
+only what the first left. Crash safety rests on order: a file's rows commit in
+one transaction before the file is moved, so a run killed anywhere leaves each
+file stored or not; a rerun finds a stored-but-unmoved file ingested and files
+it away, and the evaluation queue, committed with the rows, is worked off by
+the next run. `faults.point` marks where the crash tests kill the process."""
 
 from __future__ import annotations
 
@@ -15,9 +22,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from kqc import inbox, store
+from kqc import faults, inbox, runlock, store
 from kqc.flows.evaluate import Evaluated, evaluate_pending
 from kqc.flows.prepare import Prepared, prepare
+from kqc.settings import lock_wait_seconds, stable_seconds
+from kqc.store.connection import LockWaitExpired
 from kqc.store.publish import publish
 from kqc.store.run_summary import run_changes, summary_markdown, table_rows
 
@@ -52,7 +61,17 @@ def discover_files(paths: list[Path], places: Places) -> list[Path]:
 
 @task(cache_policy=NO_CACHE)
 def load_file(path: Path) -> inbox.DroppedFile | None:
-    return inbox.read_complete(path)
+    try:
+        if not inbox.settled(path, stable_seconds()):
+            return None
+        return inbox.read_complete(path)
+    except FileNotFoundError:  # taken away since the scan: nothing to do
+        return None
+
+
+@task(cache_policy=NO_CACHE)
+def recorded_earlier(db: Path, sha256: str, targets: list[Path]) -> store.RecordedDrop | None:
+    return store.recorded_drop(db, sha256, [str(t) for t in targets])
 
 
 @task(cache_policy=NO_CACHE)
@@ -62,7 +81,10 @@ def already_ingested(db: Path, sha256: str) -> bool:
 
 @task(cache_policy=NO_CACHE)
 def prepare_file(name: str, data: bytes) -> Prepared:
-    return prepare(name, data)
+    faults.point("loaded")
+    prepared = prepare(name, data)
+    faults.point("validated")
+    return prepared
 
 
 @task(cache_policy=NO_CACHE)
@@ -71,7 +93,12 @@ def store_file(db: Path, record: store.FileRecord, prepared: Prepared | None) ->
         return store.store_ingested(db, file=record, results=None, register=None)
     results = prepared.rows if prepared.kind == "results" else None
     register = prepared.rows if prepared.kind == "register" else None
-    return store.store_ingested(db, file=record, results=results, register=register)
+    # The crash tests kill inside the open transaction; without KQC_FAULT the
+    # store is called exactly as before.
+    hook = {"before_commit": lambda: faults.point("before_commit")} if faults.armed() else {}
+    status = store.store_ingested(db, file=record, results=results, register=register, **hook)
+    faults.point("after_commit")
+    return status
 
 
 @task(cache_policy=NO_CACHE)
@@ -95,29 +122,46 @@ def _record(
     dropped: inbox.DroppedFile, kind: str | None, errors: int, target: Path
 ) -> store.FileRecord:
     return store.FileRecord(
-        file_name=dropped.path.name,
+        # Faithful and printable: a newline or a byte that is not UTF-8 in a
+        # name is shown escaped, never lost, never breaking a listing.
+        file_name=inbox.printable_name(dropped.path.name),
         sha256=dropped.sha256,
         kind=kind,
         received_at=datetime.now(UTC),
-        size_bytes=len(dropped.data),
+        size_bytes=dropped.size,  # also for a file too large to be read
         error_count=errors,
         stored_as=str(target),
     )
 
 
 def _ingest_one(dropped: inbox.DroppedFile, places: Places) -> FileOutcome:
-    name = dropped.path.name
-    archived = inbox.target_for(places.archive, name, dropped.sha256)
+    raw_name = dropped.path.name
+    name = inbox.printable_name(raw_name)
+    archived = inbox.linked_into(dropped.path, places.archive) or inbox.target_for(
+        places.archive, raw_name, dropped.sha256
+    )
+    quarantined = inbox.linked_into(dropped.path, places.quarantine) or inbox.target_for(
+        places.quarantine, raw_name, dropped.sha256
+    )
+    # A run killed after storing this file but before filing it away left its
+    # row: finish that filing and record nothing a second time.
+    earlier = recorded_earlier(places.db, dropped.sha256, [archived, quarantined])
+    if earlier is not None and earlier.status != "rejected":
+        final = file_away(dropped.path, Path(earlier.stored_as))
+        rows = earlier.rows if earlier.status == "ingested" else 0
+        return FileOutcome(
+            name, dropped.sha256, earlier.status, rows, 0, str(final), kind=earlier.kind
+        )
     if already_ingested(places.db, dropped.sha256):
         store_file(places.db, _record(dropped, None, 0, archived), None)
         final = file_away(dropped.path, archived)
         return FileOutcome(name, dropped.sha256, "duplicate", 0, 0, str(final))
-    prepared = prepare_file(name, dropped.data)
+    prepared = prepare_file(raw_name, dropped.data)
     if not prepared.accepted:
-        quarantined = inbox.target_for(places.quarantine, name, dropped.sha256)
-        record_rejection(
-            places.db, _record(dropped, prepared.kind, len(prepared.problems), quarantined)
-        )
+        if earlier is None:
+            record_rejection(
+                places.db, _record(dropped, prepared.kind, len(prepared.problems), quarantined)
+            )
         report = write_errors(quarantined, prepared)
         final = file_away(dropped.path, quarantined)
         return FileOutcome(
@@ -139,6 +183,7 @@ def _ingest_one(dropped: inbox.DroppedFile, places: Places) -> FileOutcome:
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def evaluate_batches(db: Path) -> Evaluated:
+    faults.point("evaluate")
     return evaluate_pending(db)
 
 
@@ -150,6 +195,7 @@ SUMMARY_ARTIFACT = "kqc-ingest-summary"
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def publish_snapshot(db: Path) -> Path:
+    faults.point("publish")
     return publish(db)
 
 
@@ -204,22 +250,39 @@ def ingest_flow(paths: list[Path], places: Places) -> list[FileOutcome]:
     """Ingest every file under `paths`, then evaluate the batches they touched
     (every batch when the thresholds changed), publish the snapshot and record
     what the run changed."""
+    with runlock.ingest_run(places.db, lock_wait_seconds()):
+        return _ingest_all(paths, places)
+
+
+def _ingest_all(paths: list[Path], places: Places) -> list[FileOutcome]:
     logger = get_run_logger()
     since = datetime.now(UTC)
     outcomes: list[FileOutcome] = []
+    locked: LockWaitExpired | None = None
     for path in discover_files(paths, places):
         dropped = load_file(path)
         if dropped is None:
-            logger.info("%s is still being written; left for the next run", path)
+            if path.exists():
+                logger.info("%s is still being written; left for the next run", path)
+            continue
+        if locked is not None:
+            # The database stayed held for the whole wait: the other files
+            # stay in the inbox too, without waiting once more each.
+            outcome = FileOutcome(path.name, dropped.sha256, "failed", 0, 0, reason=locked.message)
+            outcomes.append(outcome)
             continue
         try:
             outcome = _ingest_one(dropped, places)
         except Exception as err:  # one file's failure must not stop the others
             # The file stays where it was dropped: nothing stored, nothing lost.
-            logger.exception("%s could not be stored", path)
+            if isinstance(err, LockWaitExpired):
+                locked = err
+                logger.warning("%s left in the inbox: %s", path, err)
+            else:
+                logger.exception("%s could not be stored", path)
             outcome = FileOutcome(path.name, dropped.sha256, "failed", 0, 0, reason=str(err))
         logger.info("%s: %s", path.name, outcome.status)
         outcomes.append(outcome)
-    if places.db.exists():
+    if places.db.exists() and locked is None:
         _after_files(places.db, outcomes, since)
     return outcomes

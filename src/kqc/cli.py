@@ -298,6 +298,13 @@ def _reading(value: float | None, qualifier: str | None, bound: float | None = N
     return qualifier if shown is None else f"{qualifier} (≤ {shown:g})"
 
 
+def _superseded(result: dict[str, Any]) -> str:
+    """An amended result names the file whose result replaced it."""
+    if result["superseded_by"] is None:
+        return ""
+    return f" (superseded by {result['superseded_by_file'] or 'a later file'})"
+
+
 def _text_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
     """Columns padded to their widest cell, as `column -t` lays them out. Plain
     text on purpose: a dossier has hundreds of cells, and a lab's text such
@@ -350,7 +357,7 @@ def _show_dossier(sections: dict[str, pl.DataFrame]) -> None:
             [
                 [
                     r["sample_id"] + (f" #{r['unit_no']}" if r["unit_no"] else ""),
-                    r["sample_type"] + (" (superseded)" if r["superseded_by"] is not None else ""),
+                    r["sample_type"] + _superseded(r),
                     r["analyte"],
                     f"{r['reported_result']} {r['reported_unit'] or ''}".strip(),
                     _reading(r["value"], r["qualifier"], r["bound"]),
@@ -532,6 +539,27 @@ def report(
     )
 
 
+@app.command()
+def verify(
+    db: DbOption = None, archive: ArchiveOption = None, quarantine: QuarantineOption = None
+) -> None:
+    """Check the hash chains of source_files and flag_reviews and re-hash every kept
+    file: one line per break (exit 1), or the chain heads when all is intact."""
+    from kqc.store.chain import verify as verify_store
+
+    where = locations(db, archive=archive, quarantine=quarantine)
+    found = verify_store(where.db, where.archive, where.quarantine)
+    for problem in found.breaks:
+        print(f"BROKEN {problem}")
+    if found.breaks:
+        _error(f"{len(found.breaks)} break(s) in {where.db}: see the lines above")
+        raise typer.Exit(1)
+    counted = ", ".join(f"{n} {table} rows" for table, n in found.rows.items())
+    print(f"intact: {counted}, {found.files} kept files re-hashed")
+    for table, head in found.heads.items():
+        print(f"head {table} {head}")
+
+
 def _show_statuses(db: Path) -> None:
     from kqc.store import batch_statuses
 
@@ -541,6 +569,46 @@ def _show_statuses(db: Path) -> None:
         "batch status",
         ["batch_id", "product_name", "status", "open_flags"],
     )
+
+
+@app.command()
+def watch(
+    inbox_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="INBOX",
+            help="Folder to watch (default: inbox/ beside the db).",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
+    archive: ArchiveOption = None,
+    quarantine: QuarantineOption = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval",
+            help="Seconds between scans (default: $KQC_WATCH_INTERVAL, else 5).",
+            show_default=False,
+        ),
+    ] = None,
+    settle: Annotated[
+        float | None,
+        typer.Option(
+            "--settle",
+            help="Seconds a file's size and mtime must stay unchanged before it is taken"
+            " (default: $KQC_STABLE_SECONDS, else 1).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Keep ingesting what is dropped into INBOX: a Prefect deployment served on an
+    interval, one line per file; Ctrl-C stops it."""
+    where = locations(db, inbox=inbox_dir, archive=archive, quarantine=quarantine)
+    _check_thresholds()
+    from kqc.watch_service import run as run_watch
+
+    raise typer.Exit(run_watch(where, interval, settle))
 
 
 @app.command()

@@ -52,3 +52,42 @@ def locations(
         archive=(archive or home / "archive").absolute(),
         quarantine=(quarantine or home / "quarantine").absolute(),
     )
+
+
+# How long the pipeline waits for the live database (or another ingest run)
+# before it leaves the files in the inbox and says why: long enough for a
+# person to close a SQL client, short enough that a stuck holder is reported.
+DEFAULT_LOCK_WAIT_SECONDS = 60.0
+LOCK_WAIT_ENV = "KQC_LOCK_WAIT"
+
+
+def lock_wait_seconds() -> float:
+    """Seconds to wait for a database another process holds ($KQC_LOCK_WAIT)."""
+    return _seconds(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_SECONDS)
+
+
+def _seconds(env: str, default: float) -> float:
+    text = os.environ.get(env, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also refuses nan
+        raise UsageError(
+            f"{env}={text!r} is not a number of seconds: set it to e.g. {default:g}, or unset it"
+        )
+    return seconds
+
+
+# A dropped file counts as complete once its size and mtime have not changed
+# for this long: a lab's export or a copy over the network pauses between
+# writes, and half a file must never be read as a whole one.
+DEFAULT_STABLE_SECONDS = 1.0
+STABLE_ENV = "KQC_STABLE_SECONDS"
+
+
+def stable_seconds() -> float:
+    """Seconds a dropped file must stay unchanged before it is read ($KQC_STABLE_SECONDS)."""
+    return _seconds(STABLE_ENV, DEFAULT_STABLE_SECONDS)

@@ -126,7 +126,9 @@ def test_the_snapshot_follows_every_run(site):
     assert after == counts(site.db)
     assert after["results"] == 5 and after["source_files"] == first["source_files"] + 1
     # No temporary file is left beside them.
+    # No temporary file is left; the run lock (one ingest at a time) stays.
     assert sorted(p.name for p in site.db.parent.iterdir() if p.is_file()) == [
+        ".kqc.ingest.lock",
         "kqc.duckdb",
         "kqc.snapshot.duckdb",
     ]

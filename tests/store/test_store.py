@@ -122,13 +122,11 @@ def count(db: Path, sql: str) -> int:
 def test_migrations_apply_once(tmp_path):
     db = tmp_path / "k.duckdb"
     with connect(db) as con:
-        assert con.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall() == [
-            (1,),
-            (2,),
-        ]
+        applied = con.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+        assert applied == [(v,) for v in range(1, len(applied) + 1)] and len(applied) >= 4
         assert migrate(con) == []
     with connect(db) as con:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (2,)
+        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(applied),)
 
 
 def test_contract_names_exist_and_every_column_is_documented(tmp_path):
@@ -211,7 +209,8 @@ def test_register_upsert_replaces_the_earlier_row(tmp_path):
     assert rows == [("B1", 9.0)]
 
 
-def test_a_reader_in_another_process_makes_the_writer_wait_then_fail(tmp_path):
+def test_a_reader_in_another_process_makes_the_writer_wait_then_fail(tmp_path, monkeypatch):
+    monkeypatch.setenv("KQC_LOCK_WAIT", "1")  # the wait is measured in tests/faults
     db = tmp_path / "k.duckdb"
     with connect(db):
         pass

@@ -8,8 +8,11 @@ A new format is one module with a `read(name, data)` function and one line in
 
 from __future__ import annotations
 
+import polars as pl
+
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
+from kqc.limits_input import MAX_CELL_CHARS, MAX_FILE_BYTES, UnreadBytes, described, limit
 from kqc.readers import delimited, json_records, xlsx
 
 ReadOutcome = RawTable | list[Problem]
@@ -20,12 +23,23 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and .doc)
 
 def read_bytes(name: str, data: bytes) -> ReadOutcome:
     try:
-        return _dispatch(name, data)
+        outcome = _dispatch(name, data)
+        return _long_cells(outcome) if isinstance(outcome, RawTable) else outcome
     except Exception as err:  # a reader bug must reject the file, never stop the run
         return [file_problem(f"the file could not be read ({type(err).__name__}: {err})")]
 
 
 def _dispatch(name: str, data: bytes) -> ReadOutcome:
+    size = data.size if isinstance(data, UnreadBytes) else len(data)
+    # UnreadBytes was left unread for its size: refused even if the limit moved since.
+    if isinstance(data, UnreadBytes) or size > limit(MAX_FILE_BYTES):
+        return [
+            file_problem(
+                f"the file is {size:,} bytes, over the limit of {described(MAX_FILE_BYTES)}:"
+                " a results file is far smaller, so check that this is the right file, or"
+                " split it"
+            )
+        ]
     if not data.strip():
         return [file_problem("the file is empty: export the results again and drop the new file")]
     lowered = name.lower()
@@ -40,6 +54,26 @@ def _dispatch(name: str, data: bytes) -> ReadOutcome:
     if lowered.endswith((".json", ".jsonl", ".ndjson")) or _looks_like_json(data):
         return json_records.read(name, data)
     return delimited.read(name, data)
+
+
+def _long_cells(table: RawTable) -> ReadOutcome:
+    """A cell longer than any lab writes is a broken export (or a hostile
+    one): refused, so it is never stored or shown."""
+    most = limit(MAX_CELL_CHARS)
+    texts = [c for c, t in table.frame.schema.items() if t == pl.String]
+    lengths = table.frame.select(pl.col(texts).str.len_chars().fill_null(0), "source_row")
+    problems = [
+        Problem(
+            row["source_row"],
+            column,
+            "",
+            f"the cell holds {row[column]:,} characters, over the limit of"
+            f" {described(MAX_CELL_CHARS)}: check the file's quoting",
+        )
+        for column in texts
+        for row in lengths.filter(pl.col(column) > most).head(20).iter_rows(named=True)
+    ]
+    return problems or table
 
 
 def _looks_like_json(data: bytes) -> bool:

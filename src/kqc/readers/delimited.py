@@ -14,6 +14,7 @@ import polars as pl
 
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
+from kqc.limits_input import MAX_LINE_BYTES, described, limit
 from kqc.readers.grid import HEAD_ROWS, build_table, find_header, header_score, metadata
 
 _DELIMITERS = (",", ";", "\t", "|")
@@ -54,7 +55,36 @@ def sniff_delimiter(lines: list[str]) -> str:
     return best[1]
 
 
+def long_line(data: bytes) -> Problem | None:
+    """The first line over the length limit, found without copying the data:
+    a 50 MB line would otherwise be decoded, split and parsed several times.
+    Each step looks at a window one byte longer than the limit: a window with
+    no newline holds part of a line that is too long; otherwise the next step
+    starts after its last newline, so a file takes about size/limit steps."""
+    most = limit(MAX_LINE_BYTES)
+    start = 0
+    while len(data) - start > most:
+        last = data.rfind(b"\n", start, start + most + 1)
+        if last == -1:
+            end = data.find(b"\n", start)
+            length = (len(data) if end == -1 else end) - start
+            number = data.count(b"\n", 0, start) + 1
+            return Problem(
+                number,
+                "(row)",
+                data[start : start + 60].decode("utf-8", "replace") + "…",
+                f"line {number} is {length:,} bytes long, over the limit of"
+                f" {described(MAX_LINE_BYTES)}: a line holds one row of results, so check"
+                " the file's line endings and quoting",
+            )
+        start = last + 1
+    return None
+
+
 def read(name: str, data: bytes) -> RawTable | list[Problem]:
+    too_long = long_line(data)
+    if too_long:
+        return [too_long]
     text = decode(data)
     if isinstance(text, Problem):
         return [text]

@@ -11,7 +11,9 @@ own directory before any XML is expanded.
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 
 import fastexcel
 import polars as pl
@@ -19,10 +21,12 @@ import polars as pl
 from kqc.core.problems import Problem, file_problem
 from kqc.core.qualifiers import PLAIN_NUMBER
 from kqc.core.records import RawTable
+from kqc.limits_input import MAX_XLSX_UNPACKED_BYTES, described, limit
 from kqc.readers.grid import build_table
 
-MAX_UNPACKED_BYTES = 1 << 30  # 1 GiB of XML is far beyond any lab report
 MAX_RATIO = 200  # real workbooks compress about 5-20x
+_CHUNK = 1 << 20
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature … name length, extra length
 
 
 def _archive_problem(data: bytes) -> Problem | None:
@@ -36,14 +40,56 @@ def _archive_problem(data: bytes) -> Problem | None:
         )
     unpacked = sum(i.file_size for i in infos)
     packed = max(1, sum(i.compress_size for i in infos))
-    if unpacked > MAX_UNPACKED_BYTES or unpacked / packed > MAX_RATIO:
+    if unpacked > limit(MAX_XLSX_UNPACKED_BYTES):
+        return file_problem(
+            f"the workbook would unpack to {unpacked:,} bytes, over the limit of"
+            f" {described(MAX_XLSX_UNPACKED_BYTES)}: refused as unsafe; export the results"
+            " as CSV instead"
+        )
+    if unpacked / packed > MAX_RATIO:
         return file_problem(
             f"the workbook would unpack to {unpacked:,} bytes from {len(data):,}: refused as"
             " unsafe; export the results as CSV instead"
         )
     if not any(i.filename.startswith("xl/worksheets/") for i in infos):
         return file_problem("this zip file holds no worksheet: drop an XLSX workbook or a CSV")
+    dishonest = next((i for i in infos if not _honest_size(data, i)), None)
+    if dishonest is not None:
+        return file_problem(
+            f"the workbook's part {dishonest.filename[:100]} unpacks to more than the"
+            f" {dishonest.file_size:,} bytes its directory declares (or cannot be unpacked):"
+            " refused as unsafe; save it again from the spreadsheet program"
+        )
     return None
+
+
+def _honest_size(data: bytes, info: zipfile.ZipInfo) -> bool:
+    """Whether the member unpacks to no more than its declared size. The
+    sizes above are the archive's own claims; the workbook reader trusts them
+    no further than this, so a forged directory cannot hide a bomb. Streams
+    in 1 MiB pieces and stops one byte past the claim."""
+    view = memoryview(data)
+    start = info.header_offset
+    signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(view, start)
+    if signature != b"PK\x03\x04":
+        return False
+    begin = start + _LOCAL_HEADER.size + name_length + extra_length
+    packed = view[begin : begin + info.compress_size]
+    if info.compress_type == zipfile.ZIP_STORED:
+        return len(packed) == info.file_size
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        return False
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    produced = 0
+    pending: bytes | memoryview = packed
+    try:
+        while pending and produced <= info.file_size:
+            produced += len(inflater.decompress(pending, _CHUNK))
+            pending = inflater.unconsumed_tail
+        produced += len(inflater.flush(_CHUNK)) if produced <= info.file_size else 0
+    except zlib.error:
+        return False
+    return produced <= info.file_size
 
 
 def _exact_cells(text: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFrame:

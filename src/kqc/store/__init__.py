@@ -19,13 +19,21 @@ from kqc.store.evaluation import (
 )
 from kqc.store.queries import FlagPage, batch_statuses, flag_page, flags
 from kqc.store.reviews import Review, record_review
-from kqc.store.writes import FileRecord, ingested_sha256, store_ingested, store_rejected
+from kqc.store.writes import (
+    FileRecord,
+    RecordedDrop,
+    ingested_sha256,
+    recorded_drop,
+    store_ingested,
+    store_rejected,
+)
 
 __all__ = [
     "DatabaseLocked",
     "FileRecord",
     "FlagPage",
     "NotADatabase",
+    "RecordedDrop",
     "Review",
     "StoreError",
     "all_batch_ids",
@@ -41,6 +49,7 @@ __all__ = [
     "potency_results",
     "queued_batch_ids",
     "record_review",
+    "recorded_drop",
     "replace_thresholds",
     "save_potency",
     "store_ingested",

@@ -3,11 +3,17 @@ open, and every DuckDB error turned into a StoreError with a next step.
 
 DuckDB lets one process write and refuses a writer while any other process
 holds the file, even read-only. So the pipeline never keeps it open between
-writes: a person can open it read-only between runs.
+writes: a person can open it read-only between runs. When someone holds it
+anyway, opening for a write waits and retries with backoff, says so once, and
+gives up after $KQC_LOCK_WAIT seconds with DatabaseLocked: the caller leaves
+its file in the inbox. Only the open is retried, never half a transaction.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -17,7 +23,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from kqc import quiet
+from kqc.settings import lock_wait_seconds
 from kqc.store.errors import DatabaseLocked, NotADatabase, StoreError
+
+_log = logging.getLogger(__name__)
 
 _MIGRATIONS = "migrations"
 _MIGRATION_TABLE_COMMENTS = (
@@ -57,16 +67,62 @@ def registered(con: duckdb.DuckDBPyConnection, **tables: pl.DataFrame) -> Iterat
             con.unregister(name)
 
 
-@contextmanager
-def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+class LockWaitExpired(DatabaseLocked):
+    """The live file stayed held by another process for the whole wait."""
+
+    def __init__(self, path: Path, holder: str, waited: float) -> None:
+        super().__init__(path)
+        self.message = (
+            f"the database {path} stayed open in another program{holder} for {waited:g} s:"
+            " close it (regulators should open the published snapshot instead),"
+            " then run kqc again"
+        )
+        self.args = (self.message,)
+
+
+def _holder(err: BaseException | None) -> str:
+    """' (pid N)' when DuckDB named the process holding the file."""
+    found = re.search(r"\(PID (\d+)\)", str(err or ""))
+    return f" (pid {found.group(1)})" if found else ""
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as err:
         if "lock" in str(err).lower():
             raise DatabaseLocked(path) from err
         raise NotADatabase(path, str(err).splitlines()[0]) from err
     except duckdb.Error as err:
         raise NotADatabase(path, str(err).splitlines()[0]) from err
+
+
+def _open_for_write(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open for writing, waiting with backoff while another process holds the
+    file (a SQL client left open, a review in progress)."""
+    wait = lock_wait_seconds()
+    deadline = time.monotonic() + wait
+    delay = 0.05
+    said = False
+    while True:
+        try:
+            return _open(path, read_only=False)
+        except DatabaseLocked as err:
+            holder = _holder(err.__cause__)
+            if time.monotonic() >= deadline:
+                raise LockWaitExpired(path, holder, wait) from err
+            if not said:
+                line = f"database held by another process{holder}; waiting up to {wait:g} s"
+                _log.warning("%s: %s", path, line)
+                print(f"kqc: {path}: {line}", file=quiet.user_stderr(), flush=True)
+                said = True
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 1.0)
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = _open(path, read_only=True) if read_only else _open_for_write(path)
     try:
         if not read_only:
             migrate(con)

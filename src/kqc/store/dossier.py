@@ -30,8 +30,11 @@ _RESULTS_SQL = """
 SELECT r.result_id, r.sample_id, r.sample_type, r.unit_no, r.analyte, r.reported_analyte,
     r.reported_result, r.reported_unit, r.value, r.qualifier, r.bound, r.unit, r.lod, r.loq,
     r.test_portion_g, r.lab_id, r.method, r.analyzed_at, r.accreditation,
-    f.file_name AS source_file, r.source_row, r.source_sha256, r.superseded_by
+    f.file_name AS source_file, r.source_row, r.source_sha256, r.superseded_by,
+    r.superseded_at, nf.file_name AS superseded_by_file
 FROM results r
+LEFT JOIN results n ON n.result_id = r.superseded_by
+LEFT JOIN source_files nf ON nf.sha256 = n.source_sha256 AND nf.status = 'ingested'
 LEFT JOIN (
     SELECT sha256, min(file_name) AS file_name FROM source_files
     WHERE status = 'ingested' AND sha256 IN (SELECT source_sha256 FROM results WHERE batch_id = ?)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kqc.errors import UsageError
+from kqc.store.chain import CHAINS, next_review_id, seal
 from kqc.store.connection import run, transaction
 from kqc.store.queries import require_database
 
@@ -48,10 +49,21 @@ def record_review(db: Path, flag_id: str, decision: str, reviewer: str, note: st
             )
         run(
             con,
-            "INSERT INTO flag_reviews (flag_id, decision, reviewer, note, reviewed_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [flag_id, decision, reviewer.strip(), (note or "").strip() or None, now],
+            "INSERT INTO flag_reviews (review_id, flag_id, decision, reviewer, note, reviewed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                next_review_id(con),
+                flag_id,
+                decision,
+                reviewer.strip(),
+                (note or "").strip() or None,
+                now,
+            ],
         )
+        # The decision joins the chain in its own transaction (and any rows an
+        # older kqc left unchained with it).
+        for chain in CHAINS:
+            seal(con, chain)
         run(
             con,
             "UPDATE flags SET status = ?, updated_at = ? WHERE flag_id = ?",

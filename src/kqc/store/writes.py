@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 
 from kqc.core.records import REGISTER_SCHEMA, RESULT_SCHEMA
+from kqc.store.chain import CHAINS, seal
 from kqc.store.connection import connect, registered, run
 from kqc.store.errors import DatabaseLocked, StoreError
 
@@ -37,6 +38,34 @@ def ingested_sha256(path: Path, sha256: str) -> bool:
         return False
     with connect(path) as con:
         return _is_ingested(con, sha256)
+
+
+@dataclass(frozen=True)
+class RecordedDrop:
+    status: str
+    rows: int
+    kind: str | None
+    stored_as: str
+
+
+def recorded_drop(path: Path, sha256: str, targets: list[str]) -> RecordedDrop | None:
+    """The row that already records this very drop: the same bytes, recorded
+    as filed at one of the places it would be filed now. Only a run killed
+    after storing a file but before filing it away leaves one (a file dropped
+    again gets a new place, its first copy occupying the old one)."""
+    if not path.exists():
+        return None
+    with connect(path, read_only=True) as con:
+        rows = run(
+            con,
+            "SELECT status, row_count, kind, stored_as FROM source_files"
+            " WHERE sha256 = ? AND list_contains(?, stored_as) ORDER BY received_at LIMIT 1",
+            [sha256, targets],
+        )
+    if not rows:
+        return None
+    status, count, kind, stored_as = rows[0]
+    return RecordedDrop(status, int(count or 0), kind, stored_as)
 
 
 def _is_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
@@ -74,6 +103,57 @@ def _insert_results(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sha256:
             f" SELECT {names}, ?, ? FROM incoming_results",
             [sha256, datetime.now(UTC)],
         )
+
+
+# The identity of a reported result: a later file reporting the same one is an
+# amendment. The canonical unit belongs to it as in the file-level uniqueness
+# check (schemas/results.py): a lab may report mitragynine in mg/g and in
+# mg/unit for one sample, and one does not amend the other. unit_no is NULL
+# for a composite sample, and NULL matches NULL.
+_AMENDMENT_KEY = ("lab_id", "sample_id", "analyte", "unit", "sample_type", "unit_no")
+_PRUNED_SAMPLES = 5_000  # beyond this many samples in one file, a plain join
+
+
+def _supersede(con: duckdb.DuckDBPyConnection, sha256: str, samples: list[str]) -> None:
+    """Mark the current results this file re-reports as superseded by its
+    rows, and queue their batches (a corrected batch_id moves a result, so the
+    old batch changes too). Rows of the same file never supersede each other:
+    validation rejects a file that repeats a key, so a repeat is the lab's
+    mistake to fix, never an amendment."""
+    match = " AND ".join(f"old.{c} IS NOT DISTINCT FROM new.{c}" for c in _AMENDMENT_KEY)
+    keys = ", ".join(_AMENDMENT_KEY)
+    now = datetime.now(UTC)
+    # The file's sample ids as bound values: DuckDB prunes a literal IN list
+    # while scanning the results (0.01 s against 1.4 s at ten million rows).
+    pruned = 0 < len(samples) <= _PRUNED_SAMPLES
+    marks = ", ".join("?" for _ in samples)
+    run(
+        con,
+        "CREATE TEMP TABLE amended AS"
+        " SELECT old.result_id, old.batch_id, new.replacement"
+        " FROM results old JOIN ("
+        f"   SELECT {keys}, min(result_id) AS replacement FROM results"
+        f"   WHERE source_sha256 = ?{f' AND sample_id IN ({marks})' if pruned else ''}"
+        f"   GROUP BY {keys}) new ON {match}"
+        " WHERE old.superseded_by IS NULL AND old.source_sha256 != ?"
+        + (f" AND old.sample_id IN ({marks})" if pruned else ""),
+        [sha256, *(samples if pruned else []), sha256, *(samples if pruned else [])],
+    )
+    try:
+        run(
+            con,
+            "UPDATE results SET superseded_by = a.replacement, superseded_at = ?"
+            " FROM amended a WHERE results.result_id = a.result_id",
+            [now],
+        )
+        run(
+            con,
+            "INSERT INTO evaluation_queue SELECT DISTINCT batch_id, ? FROM amended"
+            " ON CONFLICT (batch_id) DO UPDATE SET queued_at = excluded.queued_at",
+            [now],
+        )
+    finally:
+        run(con, "DROP TABLE amended")
 
 
 def _upsert_batches(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, sha256: str) -> None:
@@ -120,6 +200,8 @@ def store_ingested(
                 rows = 0
                 if results is not None:
                     _insert_results(con, results, file.sha256)
+                    samples = results.get_column("sample_id").unique().to_list()
+                    _supersede(con, file.sha256, samples)
                     rows += results.height
                     _queue(con, results)
                 if register is not None:
@@ -128,6 +210,7 @@ def store_ingested(
                     _queue(con, register)
                 _insert_file(con, file, "ingested", rows)
                 status = "ingested"
+            _seal_all(con)
             if before_commit is not None:
                 before_commit()
             run(con, "COMMIT")
@@ -141,7 +224,20 @@ def store_ingested(
 
 def store_rejected(path: Path, *, file: FileRecord) -> None:
     with connect(path) as con:
-        _insert_file(con, file, "rejected", 0)
+        run(con, "BEGIN TRANSACTION")
+        try:
+            _insert_file(con, file, "rejected", 0)
+            _seal_all(con)
+            run(con, "COMMIT")
+        except BaseException:
+            run(con, "ROLLBACK")
+            raise
+
+
+def _seal_all(con: duckdb.DuckDBPyConnection) -> None:
+    """Chain the rows just written (and any an older kqc left unchained)."""
+    for chain in CHAINS:
+        seal(con, chain)
 
 
 def _as_store_error(path: Path, err: duckdb.Error) -> StoreError:

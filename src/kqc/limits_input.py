@@ -1,0 +1,59 @@
+"""Limits on what a dropped file may cost to read. Each is generous for a lab
+report and small enough that a hostile or broken file is refused before it
+can fill the memory or the disk. Each can be raised with its environment
+variable, read when a file is checked, so a running watcher and the tests
+see the current value."""
+
+from __future__ import annotations
+
+import os
+
+from kqc.errors import UsageError
+
+# A results file is a few megabytes; a 1 GiB file is an accident (a database
+# dump, a video) and would be held in memory several times over while read.
+MAX_FILE_BYTES = ("KQC_MAX_FILE_BYTES", 1 << 30)
+# The XML inside a workbook, all members together, as its zip directory declares.
+MAX_XLSX_UNPACKED_BYTES = ("KQC_MAX_XLSX_UNPACKED_BYTES", 1 << 30)
+# One line of a CSV: a wide file of 500 analytes is some 20 kB.
+MAX_LINE_BYTES = ("KQC_MAX_LINE_BYTES", 1 << 20)
+# One cell: Excel's own limit on the characters of a cell.
+MAX_CELL_CHARS = ("KQC_MAX_CELL_CHARS", 32_767)
+
+Limit = tuple[str, int]
+
+
+def limit(setting: Limit) -> int:
+    name, default = setting
+    raw = os.environ.get(name, "").strip().replace("_", "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UsageError(f"{name}={raw!r} is not a whole number: fix or unset it") from None
+    if value <= 0:
+        raise UsageError(f"{name} must be a positive number, not {value}: fix or unset it")
+    return value
+
+
+def described(setting: Limit) -> str:
+    """'1,073,741,824 bytes (set KQC_MAX_FILE_BYTES to change it)'."""
+    unit = "characters" if setting[0].endswith("_CHARS") else "bytes"
+    return f"{limit(setting):,} {unit} (set {setting[0]} to change it)"
+
+
+class UnreadBytes(bytes):
+    """Stands for the content of a file too large to read: empty, remembering
+    the file's real size, so a reader can refuse it with a sentence."""
+
+    size: int
+
+    def __new__(cls, size: int) -> UnreadBytes:
+        made = super().__new__(cls, b"")
+        made.size = size
+        return made
+
+    def __reduce__(self) -> tuple[type[UnreadBytes], tuple[int]]:
+        # Kept whole if a task runner pickles it between processes.
+        return (UnreadBytes, (self.size,))
