@@ -20,6 +20,11 @@ _user_stderr: TextIO | None = None
 _PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_UI_ENABLED": "false",
+    # The embedded server's first start on a new install (bytecode compiled,
+    # its database migrated) was seen to take over Prefect's default 20 s on a
+    # cold 2-core machine, failing the whole run; waiting longer costs nothing
+    # when it is quick.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 
