@@ -13,7 +13,8 @@ the next run. `faults.point` marks where the crash tests kill the process."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,8 +25,9 @@ from prefect.cache_policies import NO_CACHE
 
 from kqc import faults, inbox, runlock, store
 from kqc.flows.evaluate import Evaluated, evaluate_pending
-from kqc.flows.prepare import Prepared, prepare
-from kqc.settings import lock_wait_seconds, stable_seconds
+from kqc.flows.prepare import Prepared, Streamed, prepare_path
+from kqc.flows.prepare_many import prepare_many
+from kqc.settings import group_files, lock_wait_seconds, stable_seconds
 from kqc.store.connection import LockWaitExpired
 from kqc.store.publish import publish
 from kqc.store.run_summary import run_changes, summary_markdown, table_rows
@@ -60,45 +62,56 @@ def discover_files(paths: list[Path], places: Places) -> list[Path]:
 
 
 @task(cache_policy=NO_CACHE)
-def load_file(path: Path) -> inbox.DroppedFile | None:
-    try:
-        if not inbox.settled(path, stable_seconds()):
-            return None
-        return inbox.read_complete(path)
-    except FileNotFoundError:  # taken away since the scan: nothing to do
-        return None
+def load_files(paths: list[Path]) -> list[inbox.DroppedFile | None]:
+    """Each file's bytes and hash, or None when it is still being written or
+    was taken away since the scan."""
+    loaded: list[inbox.DroppedFile | None] = []
+    quiet_for = stable_seconds()
+    for path in paths:
+        try:
+            if not inbox.settled(path, quiet_for):
+                loaded.append(None)
+                continue
+            dropped = inbox.read_complete(path)
+        except FileNotFoundError:
+            dropped = None
+        if dropped is not None:
+            faults.point("loaded")
+        loaded.append(dropped)
+    return loaded
 
 
 @task(cache_policy=NO_CACHE)
-def recorded_earlier(db: Path, sha256: str, targets: list[Path]) -> store.RecordedDrop | None:
-    return store.recorded_drop(db, sha256, [str(t) for t in targets])
+def known_files(
+    db: Path, wanted: dict[str, list[str]]
+) -> tuple[dict[str, store.RecordedDrop], set[str]]:
+    """What the database already knows of these bytes: the drops recorded by a
+    run killed before filing them, and the bytes ingested before."""
+    return store.known_files(db, wanted)
 
 
 @task(cache_policy=NO_CACHE)
-def already_ingested(db: Path, sha256: str) -> bool:
-    return store.ingested_sha256(db, sha256)
-
-
-@task(cache_policy=NO_CACHE)
-def prepare_file(name: str, data: bytes) -> Prepared:
-    faults.point("loaded")
-    prepared = prepare(name, data)
+def prepare_files(files: list[tuple[str, bytes]]) -> list[Prepared]:
+    prepared = prepare_many(files)
     faults.point("validated")
     return prepared
 
 
 @task(cache_policy=NO_CACHE)
-def store_file(db: Path, record: store.FileRecord, prepared: Prepared | None) -> str:
-    if prepared is None:
-        return store.store_ingested(db, file=record, results=None, register=None)
-    results = prepared.rows if prepared.kind == "results" else None
-    register = prepared.rows if prepared.kind == "register" else None
+def prepare_large(name: str, path: Path) -> Prepared | Streamed:
+    prepared = prepare_path(name, path)
+    faults.point("validated")
+    return prepared
+
+
+@task(cache_policy=NO_CACHE)
+def store_group(db: Path, files: list[store.Incoming]) -> list[str]:
     # The crash tests kill inside the open transaction; without KQC_FAULT the
     # store is called exactly as before.
     hook = {"before_commit": lambda: faults.point("before_commit")} if faults.armed() else {}
-    status = store.store_ingested(db, file=record, results=results, register=register, **hook)
+    statuses = store.store_files(db, files, **hook)
     faults.point("after_commit")
-    return status
+    return list(statuses)
 
 
 @task(cache_policy=NO_CACHE)
@@ -107,15 +120,18 @@ def record_rejection(db: Path, record: store.FileRecord) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def write_errors(target: Path, prepared: Prepared) -> Path:
-    path = inbox.errors_path(target)
-    inbox.write_atomic(path, inbox.errors_csv(prepared.problems))
-    return path
-
-
-@task(cache_policy=NO_CACHE)
-def file_away(source: Path, target: Path) -> Path:
-    return inbox.move_into(source, target)
+def file_group(moves: list[tuple[Path, Path, bytes | None]]) -> list[Path | Exception]:
+    """Move each file to its place (writing its errors.csv first when it has
+    one); a file that cannot be moved stays in the inbox, and says why."""
+    done: list[Path | Exception] = []
+    for source, target, errors in moves:
+        try:
+            if errors is not None:
+                inbox.write_atomic(inbox.errors_path(target), errors)
+            done.append(inbox.move_into(source, target))
+        except OSError as err:
+            done.append(err)
+    return done
 
 
 def _record(
@@ -134,51 +150,185 @@ def _record(
     )
 
 
-def _ingest_one(dropped: inbox.DroppedFile, places: Places) -> FileOutcome:
+@dataclass
+class _Pending:
+    """One file of a group on its way: where it would go, and (once decided)
+    what it became."""
+
+    dropped: inbox.DroppedFile
+    archived: Path
+    quarantined: Path
+    outcome: FileOutcome | None = None
+    prepared: Prepared | Streamed | None = None
+    move: tuple[Path, bytes | None] | None = None  # target, errors.csv
+
+    @property
+    def name(self) -> str:
+        return inbox.printable_name(self.dropped.path.name)
+
+
+def _places_for(dropped: inbox.DroppedFile, places: Places, taken: set[Path]) -> _Pending:
+    """Where the file would be archived or quarantined; two files of one
+    group with one name (from two subfolders) get two places."""
     raw_name = dropped.path.name
-    name = inbox.printable_name(raw_name)
     archived = inbox.linked_into(dropped.path, places.archive) or inbox.target_for(
-        places.archive, raw_name, dropped.sha256
+        places.archive, raw_name, dropped.sha256, taken
     )
     quarantined = inbox.linked_into(dropped.path, places.quarantine) or inbox.target_for(
-        places.quarantine, raw_name, dropped.sha256
+        places.quarantine, raw_name, dropped.sha256, taken
     )
-    # A run killed after storing this file but before filing it away left its
-    # row: finish that filing and record nothing a second time.
-    earlier = recorded_earlier(places.db, dropped.sha256, [archived, quarantined])
-    if earlier is not None and earlier.status != "rejected":
-        final = file_away(dropped.path, Path(earlier.stored_as))
-        rows = earlier.rows if earlier.status == "ingested" else 0
-        return FileOutcome(
-            name, dropped.sha256, earlier.status, rows, 0, str(final), kind=earlier.kind
-        )
-    if already_ingested(places.db, dropped.sha256):
-        store_file(places.db, _record(dropped, None, 0, archived), None)
-        final = file_away(dropped.path, archived)
-        return FileOutcome(name, dropped.sha256, "duplicate", 0, 0, str(final))
-    prepared = prepare_file(raw_name, dropped.data)
-    if not prepared.accepted:
-        if earlier is None:
-            record_rejection(
-                places.db, _record(dropped, prepared.kind, len(prepared.problems), quarantined)
+    taken.update((archived, quarantined))
+    return _Pending(dropped, archived, quarantined)
+
+
+def _rejected(item: _Pending, prepared: Prepared | Streamed) -> FileOutcome:
+    problems = prepared.problems
+    item.move = (item.quarantined, inbox.errors_csv(problems))
+    return FileOutcome(
+        item.name,
+        item.dropped.sha256,
+        "rejected",
+        0,
+        len(problems),
+        str(item.quarantined),
+        str(inbox.errors_path(item.quarantined)),
+        prepared.kind,
+        problems[0].problem if problems else None,
+    )
+
+
+def _ingest_group(group: list[inbox.DroppedFile], places: Places) -> list[FileOutcome]:
+    """One group of files: what the database knows of them (one query), each
+    prepared, all stored in one transaction, then each filed away."""
+    taken: set[Path] = set()
+    items = [_places_for(d, places, taken) for d in group]
+    wanted = {i.dropped.sha256: [str(i.archived), str(i.quarantined)] for i in items}
+    recorded, ingested = known_files(places.db, wanted)
+    incoming: list[tuple[_Pending, store.Incoming]] = []
+    to_prepare: list[_Pending] = []
+    for item in items:
+        sha = item.dropped.sha256
+        earlier = recorded.get(sha)
+        if earlier is not None and earlier.status != "rejected":
+            # A run killed after storing this file but before filing it away
+            # left its row: finish that filing and record nothing a second time.
+            rows = earlier.rows if earlier.status == "ingested" else 0
+            item.move = (Path(earlier.stored_as), None)
+            item.outcome = FileOutcome(
+                item.name, sha, earlier.status, rows, 0, earlier.stored_as, kind=earlier.kind
             )
-        report = write_errors(quarantined, prepared)
-        final = file_away(dropped.path, quarantined)
-        return FileOutcome(
-            name,
-            dropped.sha256,
-            "rejected",
-            0,
-            len(prepared.problems),
-            str(final),
-            str(report),
-            prepared.kind,
-            prepared.problems[0].problem,
+        elif sha in ingested:
+            incoming.append((item, store.Incoming(_record(item.dropped, None, 0, item.archived))))
+        else:
+            to_prepare.append(item)
+    for item, prepared in zip(to_prepare, _prepare_all(to_prepare), strict=True):
+        item.prepared = prepared
+        if isinstance(prepared, Prepared) and not prepared.accepted:
+            item.outcome = _rejected(item, prepared)
+            if item.dropped.sha256 not in recorded:
+                record = _record(
+                    item.dropped, prepared.kind, len(prepared.problems), item.quarantined
+                )
+                incoming.append((item, store.Incoming(record, rejected=True)))
+            continue
+        incoming.append((item, _incoming(item, prepared)))
+    if incoming:
+        _store(places.db, incoming)
+    moves = [(i, i.move) for i in items if i.move is not None]
+    filed = file_group([(i.dropped.path, target, errors) for i, (target, errors) in moves])
+    for (item, _), final in zip(moves, filed, strict=True):
+        assert item.outcome is not None
+        if isinstance(final, Exception):
+            item.outcome = FileOutcome(
+                item.name,
+                item.dropped.sha256,
+                "failed",
+                0,
+                0,
+                reason=f"could not be filed: {final}",
+            )
+        else:
+            item.outcome = replace(item.outcome, stored_as=str(final))
+    return [i.outcome for i in items if i.outcome is not None]
+
+
+def _prepare_all(items: list[_Pending]) -> list[Prepared | Streamed]:
+    small = [(i.dropped.path.name, i.dropped.data) for i in items if not i.dropped.by_path]
+    prepared_small = iter(prepare_files(small) if small else [])
+    return [
+        prepare_large(i.dropped.path.name, i.dropped.path)
+        if i.dropped.by_path
+        else next(prepared_small)
+        for i in items
+    ]
+
+
+def _incoming(item: _Pending, prepared: Prepared | Streamed) -> store.Incoming:
+    record = _record(item.dropped, prepared.kind, 0, item.archived)
+    if isinstance(prepared, Streamed):
+        return store.Incoming(
+            record, results=prepared.chunks, problems_after=lambda: bool(prepared.problems)
         )
-    status = store_file(places.db, _record(dropped, prepared.kind, 0, archived), prepared)
-    final = file_away(dropped.path, archived)
-    rows = prepared.rows.height if status == "ingested" else 0
-    return FileOutcome(name, dropped.sha256, status, rows, 0, str(final), kind=prepared.kind)
+    results = prepared.rows if prepared.kind == "results" else None
+    register = prepared.rows if prepared.kind == "register" else None
+    return store.Incoming(record, results, register)
+
+
+def _store(db: Path, incoming: list[tuple[_Pending, store.Incoming]]) -> None:
+    """Store the group in one transaction and set each file's outcome. When
+    the group fails for any reason but a held database, each file is tried
+    on its own, so one file the database refuses does not hold back the rest."""
+    try:
+        statuses = store_group(db, [f for _, f in incoming])
+    except store.RejectedWhileStoring:
+        # Only a streamed file finds a problem this late, and it is stored alone.
+        _late_rejection(db, incoming[0][0])
+        return
+    except LockWaitExpired:
+        raise
+    except Exception:
+        if len(incoming) == 1:
+            raise
+        for one in incoming:
+            _store_alone(db, one)
+        return
+    for (item, _), status in zip(incoming, statuses, strict=True):
+        _set_stored(item, status)
+
+
+def _store_alone(db: Path, one: tuple[_Pending, store.Incoming]) -> None:
+    item = one[0]
+    try:
+        _store(db, [one])
+    except LockWaitExpired:
+        raise
+    except Exception as err:
+        get_run_logger().exception("%s could not be stored", item.dropped.path)
+        item.move = None
+        item.outcome = FileOutcome(item.name, item.dropped.sha256, "failed", 0, 0, reason=str(err))
+
+
+def _late_rejection(db: Path, item: _Pending) -> None:
+    prepared = item.prepared
+    assert prepared is not None
+    item.outcome = _rejected(item, prepared)
+    record = _record(item.dropped, prepared.kind, len(prepared.problems), item.quarantined)
+    record_rejection(db, record)
+
+
+def _set_stored(item: _Pending, status: str) -> None:
+    if item.outcome is not None:  # rejected: its outcome and move are set
+        return
+    if status == "duplicate":
+        item.outcome = FileOutcome(item.name, item.dropped.sha256, "duplicate", 0, 0)
+    else:
+        prepared = item.prepared
+        assert prepared is not None
+        rows = prepared.rows if isinstance(prepared, Streamed) else prepared.rows.height
+        item.outcome = FileOutcome(
+            item.name, item.dropped.sha256, "ingested", rows, 0, kind=prepared.kind
+        )
+    item.move = (item.archived, None)
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -254,35 +404,82 @@ def ingest_flow(paths: list[Path], places: Places) -> list[FileOutcome]:
         return _ingest_all(paths, places)
 
 
+# A group shares one transaction: up to this many files, or this many bytes
+# of them, at a time (the memory a group's frames take is a few times that).
+GROUP_BYTES = 64 << 20
+
+
+def _groups(paths: list[Path]) -> Iterator[list[Path]]:
+    most = group_files()
+    group: list[Path] = []
+    size = 0
+    for path in paths:
+        try:
+            length = path.stat().st_size
+        except OSError:
+            length = 0
+        if group and (len(group) >= most or size + length > GROUP_BYTES):
+            yield group
+            group, size = [], 0
+        group.append(path)
+        size += length
+    if group:
+        yield group
+
+
 def _ingest_all(paths: list[Path], places: Places) -> list[FileOutcome]:
     logger = get_run_logger()
     since = datetime.now(UTC)
     outcomes: list[FileOutcome] = []
     locked: LockWaitExpired | None = None
-    for path in discover_files(paths, places):
-        dropped = load_file(path)
-        if dropped is None:
-            if path.exists():
-                logger.info("%s is still being written; left for the next run", path)
-            continue
-        if locked is not None:
-            # The database stayed held for the whole wait: the other files
-            # stay in the inbox too, without waiting once more each.
-            outcome = FileOutcome(path.name, dropped.sha256, "failed", 0, 0, reason=locked.message)
-            outcomes.append(outcome)
-            continue
-        try:
-            outcome = _ingest_one(dropped, places)
-        except Exception as err:  # one file's failure must not stop the others
-            # The file stays where it was dropped: nothing stored, nothing lost.
-            if isinstance(err, LockWaitExpired):
-                locked = err
-                logger.warning("%s left in the inbox: %s", path, err)
+    for group in _groups(discover_files(paths, places)):
+        ready: list[inbox.DroppedFile] = []
+        for path, dropped in zip(group, load_files(group), strict=True):
+            if dropped is None:
+                if path.exists():
+                    logger.info("%s is still being written; left for the next run", path)
+            elif locked is not None:
+                # The database stayed held for the whole wait: the other files
+                # stay in the inbox too, without waiting once more each.
+                outcomes.append(
+                    FileOutcome(path.name, dropped.sha256, "failed", 0, 0, reason=locked.message)
+                )
             else:
-                logger.exception("%s could not be stored", path)
-            outcome = FileOutcome(path.name, dropped.sha256, "failed", 0, 0, reason=str(err))
-        logger.info("%s: %s", path.name, outcome.status)
-        outcomes.append(outcome)
+                ready.append(dropped)
+        # A file read by path (too large to hold) goes in a group of its own.
+        for part in _by_holding(ready):
+            if locked is not None:
+                outcomes += [
+                    FileOutcome(d.path.name, d.sha256, "failed", 0, 0, reason=locked.message)
+                    for d in part
+                ]
+                continue
+            try:
+                done = _ingest_group(part, places)
+            except Exception as err:  # a group's failure must not stop the others
+                # The files stay where they were dropped: nothing stored, nothing lost.
+                if isinstance(err, LockWaitExpired):
+                    locked = err
+                    logger.warning("%d file(s) left in the inbox: %s", len(part), err)
+                else:
+                    logger.exception("%d file(s) could not be stored", len(part))
+                done = [
+                    FileOutcome(d.path.name, d.sha256, "failed", 0, 0, reason=str(err))
+                    for d in part
+                ]
+            # One record per group, a line per file: a thousand log records
+            # through Prefect's API cost seconds.
+            logger.info("\n".join(f"{o.file}: {o.status}" for o in done))
+            outcomes += done
     if places.db.exists() and locked is None:
         _after_files(places.db, outcomes, since)
     return outcomes
+
+
+def _by_holding(files: list[inbox.DroppedFile]) -> Iterator[list[inbox.DroppedFile]]:
+    held = [d for d in files if not d.by_path]
+    if held:
+        yield held
+    for d in files:
+        if d.by_path:
+            yield [d]

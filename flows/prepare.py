@@ -1,18 +1,34 @@
-"""Bytes of one dropped file to validated rows or problems: read, normalize,
+"""One dropped file to validated rows or problems: read, normalize,
 validate. Pure composition, no Prefect, so tests and benchmarks call it
-directly and the flow calls it as one task."""
+directly and the flow calls it as one task.
+
+`prepare` takes the file's bytes. `prepare_path` takes its path and streams a
+large long CSV chunk by chunk in bounded memory (`Streamed`), with the same
+rows and problems `prepare` would give; any other file it prepares whole."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 
+from kqc.core import columns as cols
 from kqc.core.columns import Kind
-from kqc.core.normalize import normalize
-from kqc.core.problems import Problem
-from kqc.readers import read_bytes
-from kqc.schemas.validate import validate
+from kqc.core.normalize import Normalized, normalize
+from kqc.core.problems import Problem, file_problem
+from kqc.limits_input import (
+    MAX_FILE_BYTES,
+    MAX_STREAMED_FILE_BYTES,
+    STREAM_FROM_BYTES,
+    UnreadBytes,
+    limit,
+)
+from kqc.readers import is_delimited, read_bytes, stream, too_large
+from kqc.readers.grid import no_rows_problem
+from kqc.schemas.results import ResultsSchema
+from kqc.schemas.validate import repeated, validate
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,9 @@ class Prepared:
         return not self.problems and self.kind is not None
 
 
+_NO_RESULTS = Problem(0, "", "", "the file holds no results: every row was empty or not tested")
+
+
 def prepare(name: str, data: bytes) -> Prepared:
     table = read_bytes(name, data)
     if isinstance(table, list):
@@ -36,9 +55,229 @@ def prepare(name: str, data: bytes) -> Prepared:
     schema_problems = validate(
         normalized.rows, normalized.kind, normalized.headers, normalized.cell_columns
     )
+    return finish(normalized, schema_problems)
+
+
+def finish(normalized: Normalized, schema_problems: list[Problem]) -> Prepared:
+    """A normalized file and its schema's problems, as one outcome."""
     problems = sorted(set(normalized.problems) | set(schema_problems))
     if not problems and normalized.rows.height == 0:
-        problems = [
-            Problem(0, "", "", "the file holds no results: every row was empty or not tested")
-        ]
+        problems = [_NO_RESULTS]
     return Prepared(normalized.kind, normalized.rows, problems)
+
+
+# About 300,000 rows of a typical long file: large enough that Polars works
+# at full speed, small enough that a chunk's frames stay a few hundred MB.
+CHUNK_BYTES = 32 << 20
+# A file with more problems than this is listed by its first ones, with a
+# count of the rest: the errors file stays readable and memory bounded.
+MAX_PROBLEMS = 10_000
+
+
+@dataclass
+class Streamed:
+    """A large delimited file prepared chunk by chunk. `chunks` yields the
+    validated rows (RESULT_SCHEMA) in file order, while no problem has been
+    found; `problems` is complete once `chunks` is exhausted, and then holds
+    exactly what `prepare` would give for the whole file (capped at
+    MAX_PROBLEMS). The rows yielded must be discarded if it is not empty."""
+
+    kind: Kind
+    chunks: Iterator[pl.DataFrame]
+    problems: list[Problem]
+    rows: int = 0  # rows yielded so far
+
+
+def prepare_path(
+    name: str,
+    path: Path,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    stream_from: int = STREAM_FROM_BYTES,
+    max_problems: int = MAX_PROBLEMS,
+) -> Prepared | Streamed:
+    """`prepare` for a file on disk: a large long CSV is streamed in bounded
+    memory; everything else (small files, XLSX, JSON, wide files, registers,
+    UTF-16, a quoted cell spanning lines) is read whole, as before."""
+    size = path.stat().st_size
+    if size < stream_from or size <= 0:
+        return _whole(name, path, size)
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    if not is_delimited(name, head):
+        return _whole(name, path, size)
+    if size > limit(MAX_STREAMED_FILE_BYTES):
+        return Prepared(None, pl.DataFrame(), [too_large(size, MAX_STREAMED_FILE_BYTES)])
+    try:
+        found = stream.plan(path)
+    except Exception as err:  # as in read_bytes: a reader bug rejects the file, never stops the run
+        return Prepared(None, pl.DataFrame(), [_not_read(err)])
+    if isinstance(found, list):
+        return Prepared(None, pl.DataFrame(), found)
+    if found is None or cols.guess_kind(found.layout.header) != "results":
+        return _whole(name, path, size)
+    streamed = Streamed("results", iter(()), [])
+    streamed.chunks = _chunks(found, streamed, chunk_bytes, _Tally(max_problems))
+    return streamed
+
+
+def _whole(name: str, path: Path, size: int) -> Prepared:
+    # Over the limit, the file is refused by its size without being read.
+    data = UnreadBytes(size) if size > limit(MAX_FILE_BYTES) else path.read_bytes()
+    return prepare(name, data)
+
+
+class _Tally:
+    """Problems by the stage that found them. As in `prepare`, a file that
+    cannot be read row by row (a row wider than the header) is reported for
+    that alone, then cells over the length limit, and only a file that reads
+    cleanly for its values."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.rows_unread: set[Problem] = set()
+        self.long_cells: dict[str, list[Problem]] = {}
+        self.checked: set[Problem] = set()
+        self.dropped = 0
+
+    @property
+    def unreadable(self) -> bool:
+        return bool(self.rows_unread or self.long_cells)
+
+    @property
+    def any(self) -> bool:
+        return self.unreadable or bool(self.checked)
+
+    def add_unreadable(self, found: stream.Unreadable) -> None:
+        if not found.long_cells:
+            self._add(self.rows_unread, found.problems)
+            return
+        # `read_bytes` names the first 20 long cells of each column.
+        for problem in found.problems:
+            kept = self.long_cells.setdefault(problem.column, [])
+            if len(kept) < 20:
+                kept.append(problem)
+
+    def add_checked(self, problems: list[Problem]) -> None:
+        self._add(self.checked, problems)
+
+    def _add(self, kept: set[Problem], problems: list[Problem]) -> None:
+        kept.update(problems)
+        if len(kept) > 2 * self.most:
+            first = sorted(kept)[: self.most]
+            self.dropped += len(kept) - len(first)
+            kept.clear()
+            kept.update(first)
+
+    def final(self) -> list[Problem]:
+        if self.rows_unread:
+            chosen = self.rows_unread
+        elif self.long_cells:
+            chosen = {p for column in self.long_cells.values() for p in column}
+        else:
+            chosen = self.checked
+        listed = sorted(chosen)
+        dropped = self.dropped + max(0, len(listed) - self.most)
+        if dropped:
+            listed = [
+                Problem(
+                    0,
+                    "",
+                    "",
+                    f"{dropped:,} more problems are not listed: fix the ones listed, then"
+                    " look again",
+                ),
+                *listed[: self.most],
+            ]
+        return listed
+
+
+_KEY = ResultsSchema.to_schema().unique or []
+
+
+def _chunks(
+    found: stream.Plan, out: Streamed, chunk_bytes: int, tally: _Tally
+) -> Iterator[pl.DataFrame]:
+    try:
+        yield from _checked_chunks(found, out, chunk_bytes, tally)
+    except Exception as err:  # as in read_bytes: a reader bug rejects the file, never stops the run
+        out.problems[:] = [_not_read(err)]
+
+
+def _not_read(err: Exception) -> Problem:
+    return file_problem(f"the file could not be read ({type(err).__name__}: {err})")
+
+
+def _checked_chunks(
+    found: stream.Plan, out: Streamed, chunk_bytes: int, tally: _Tally
+) -> Iterator[pl.DataFrame]:
+    records = 0  # rows read under the header
+    kept = 0  # rows left after normalizing: none means the file holds no results
+    keys: list[pl.Series] = []  # a hash of each row's result key, to find repeats
+    read: list[stream.Span] = []  # the chunks whose rows were checked
+    headers: dict[str, str] = {}
+    for span, data in stream.spans(found, chunk_bytes):
+        table = stream.table(found, span, data)
+        if isinstance(table, stream.Unreadable):
+            tally.add_unreadable(table)
+            continue
+        records += table.frame.height
+        if tally.unreadable:
+            continue  # the file is refused for how it reads: its values do not matter
+        normalized = normalize(table)
+        rows, headers = normalized.rows, normalized.headers
+        # Repeats are checked across the whole file below, once every key is known.
+        checked = validate(rows, "results", headers, repeats=False)
+        tally.add_checked(normalized.problems + checked)
+        kept += rows.height
+        keys.append(_key_hashes(rows))
+        read.append(span)
+        if not tally.any:
+            out.rows += rows.height
+            yield rows
+    if not tally.unreadable:
+        tally.add_checked(_repeats(found, keys, read, headers))
+    if records == 0 and not tally.unreadable:
+        tally.add_unreadable(stream.Unreadable([no_rows_problem()], long_cells=False))
+    problems = tally.final()
+    if not problems and kept == 0:
+        problems = [_NO_RESULTS]
+    out.problems[:] = problems
+
+
+def _key_hashes(rows: pl.DataFrame) -> pl.Series:
+    """A 64-bit hash of each row's result key: 8 bytes a row, so ten million
+    rows' keys take 80 MB. Rows that share one are checked exactly below."""
+    return rows.select(_KEY).hash_rows(seed=_SEED)
+
+
+_SEED = 20_261_129
+
+
+def _repeats(
+    found: stream.Plan,
+    keys: list[pl.Series],
+    read: list[stream.Span],
+    headers: dict[str, str],
+) -> list[Problem]:
+    """The rows whose result key appears more than once in the file, as the
+    schema names them: the few rows whose key hashes meet are read again and
+    validated together (a hash shared by chance finds no repeat there)."""
+    if not keys:
+        return []
+    hashes = pl.concat(keys)
+    # Sorting finds the shared hashes in less memory than a hash table would.
+    ordered = hashes.sort()
+    shared = ordered.filter(ordered == ordered.shift(1)).unique()
+    if shared.is_empty():
+        return []
+    frames = []
+    for span, chunk in zip(read, keys, strict=True):
+        positions = chunk.is_in(shared.implode()).arg_true()
+        if positions.is_empty():
+            continue
+        table = stream.table(found, span, stream.read_span(found, span))
+        if isinstance(table, stream.Unreadable):  # pragma: no cover - it read before
+            continue
+        frames.append(normalize(table).rows[positions])
+    return repeated(pl.concat(frames), "results", headers)

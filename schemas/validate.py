@@ -7,12 +7,20 @@ one place that mapping happens.
 
 from __future__ import annotations
 
+import copy
+import functools
+
 import pandera.polars as pa
 import polars as pl
 
 from kqc.core.problems import Problem
 from kqc.schemas.register import RegisterSchema
 from kqc.schemas.results import ResultsSchema
+
+DUPLICATE_RESULT = (
+    "the same result appears more than once in this file (same lab, sample, analyte,"
+    " unit, sample type and unit number): remove the repeat"
+)
 
 _SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "results": ResultsSchema,
@@ -25,15 +33,71 @@ def validate(
     kind: str,
     headers: dict[str, str],
     cell_columns: list[str] | None = None,
+    *,
+    repeats: bool = True,
 ) -> list[Problem]:
     """Every problem the schema finds in `frame`, at once; [] when it passes.
-    `cell_columns` (wide files) names the analyte column each row came from."""
-    schema = _SCHEMAS[kind]
+    `cell_columns` (wide files) names the analyte column each row came from.
+    `repeats=False` leaves out the schema's `unique` check: a file checked
+    chunk by chunk has its repeats checked across the whole file instead
+    (kqc.flows.prepare)."""
+    key = list(_SCHEMAS[kind].to_schema().unique or [])
+    found = _run(
+        _without_unique(kind) if key else _SCHEMAS[kind].to_schema(),
+        frame,
+        kind,
+        headers,
+        cell_columns,
+    )
+    if repeats and key:
+        found = sorted(set(found) | set(repeated(frame, kind, headers, cell_columns)))
+    return found
+
+
+def repeated(
+    frame: pl.DataFrame,
+    kind: str,
+    headers: dict[str, str],
+    cell_columns: list[str] | None = None,
+) -> list[Problem]:
+    """The schema's `unique` check, run on the rows that can fail it: those
+    whose key shares a 64-bit hash with another row's (comparing one number a
+    row, not six texts). The schema itself then decides, so a hash shared by
+    chance names no row."""
+    key = list(_SCHEMAS[kind].to_schema().unique or [])
+    shared = frame.select(key).hash_rows(seed=_SEED).is_duplicated()
+    if not shared.any():
+        return []
+    rows = frame.filter(shared)
+    cells = None
+    if cell_columns is not None:
+        cells = [c for c, keep in zip(cell_columns, shared.to_list(), strict=True) if keep]
+    found = _run(_SCHEMAS[kind].to_schema(), rows, kind, headers, cells)
+    return [p for p in found if p.problem == DUPLICATE_RESULT]
+
+
+_SEED = 20_261_129
+
+
+def _run(
+    schema: pa.DataFrameSchema,
+    frame: pl.DataFrame,
+    kind: str,
+    headers: dict[str, str],
+    cell_columns: list[str] | None,
+) -> list[Problem]:
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
-        return _problems(errors.failure_cases, frame, schema, headers, cell_columns)
+        return _problems(errors.failure_cases, frame, _SCHEMAS[kind], headers, cell_columns)
     return []
+
+
+@functools.cache
+def _without_unique(kind: str) -> pa.DataFrameSchema:
+    schema = copy.deepcopy(_SCHEMAS[kind].to_schema())
+    schema.unique = None
+    return schema
 
 
 def _problems(
@@ -99,10 +163,7 @@ def _default(field: str, check: str) -> str:
     if check.startswith("isin"):
         return f"{field} is not one of the allowed values"
     if "unique" in check:
-        return (
-            "the same result appears more than once in this file (same lab, sample, analyte,"
-            " unit, sample type and unit number): remove the repeat"
-        )
+        return DUPLICATE_RESULT
     if check in ("not_nullable", "nullable"):
         return f"{field} is empty: fill it in"
     if check.startswith(("greater_than", "less_than", "in_range")):

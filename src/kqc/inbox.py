@@ -25,7 +25,7 @@ from pathlib import Path
 from kqc import faults
 from kqc.core.problems import Problem
 from kqc.core.spreadsheet import neutralized
-from kqc.limits_input import MAX_FILE_BYTES, UnreadBytes, limit
+from kqc.limits_input import MAX_FILE_BYTES, STREAM_FROM_BYTES, UnreadBytes, limit
 
 # Left alone until complete: Excel lock files, hidden files, downloads in
 # progress, and our own errors reports.
@@ -67,6 +67,12 @@ class DroppedFile:
     sha256: str
 
     @property
+    def by_path(self) -> bool:
+        """Too large to hold: its bytes were hashed as they streamed by, and a
+        reader takes it from its path (streaming it, or refusing it)."""
+        return isinstance(self.data, UnreadBytes)
+
+    @property
     def size(self) -> int:
         """The file's size in bytes, also for a file too large to be read."""
         return self.data.size if isinstance(self.data, UnreadBytes) else len(self.data)
@@ -76,7 +82,7 @@ def read_complete(path: Path) -> DroppedFile | None:
     """The file's bytes and hash, or None while it is still being written
     (its size or mtime changed while we read it)."""
     before = path.stat()
-    if before.st_size > limit(MAX_FILE_BYTES):
+    if before.st_size > min(STREAM_FROM_BYTES, limit(MAX_FILE_BYTES)):
         return _too_large(path, before)
     data = path.read_bytes()
     after = path.stat()
@@ -88,8 +94,9 @@ def read_complete(path: Path) -> DroppedFile | None:
 
 
 def _too_large(path: Path, before: os.stat_result) -> DroppedFile | None:
-    """A file over the size limit, hashed as it streams by and never held in
-    memory: its reader refuses it, and it is quarantined like any rejection."""
+    """A large file, hashed as it streams by and never held in memory here:
+    a reader streams it from its path, or refuses it when it is over the
+    limit, and it is quarantined like any rejection."""
     with path.open("rb") as handle:
         sha256 = hashlib.file_digest(handle, "sha256").hexdigest()
     after = path.stat()
@@ -140,7 +147,7 @@ def safe_name(name: str) -> str:
     return f"{shortened}{dot}{ext}"
 
 
-def _free_name(folder: Path, name: str, sha256: str) -> Path:
+def _free_name(folder: Path, name: str, sha256: str, taken: set[Path]) -> Path:
     """`name` in `folder`, or name with a short hash when another file has it
     (and a counter when the same content was dropped under that name before)."""
     stem, dot, ext = name.partition(".")
@@ -148,13 +155,15 @@ def _free_name(folder: Path, name: str, sha256: str) -> Path:
     candidates += [f"{stem}__{sha256[:12]}-{n}{dot}{ext}" for n in range(2, 1000)]
     for candidate in candidates:
         target = folder / candidate
-        if not target.exists():
+        if target not in taken and not target.exists():
             return target
     raise FileExistsError(f"{folder / name} and 998 variants of it exist already")
 
 
-def target_for(folder: Path, name: str, sha256: str) -> Path:
-    return _free_name(folder, safe_name(name), sha256)
+def target_for(folder: Path, name: str, sha256: str, taken: set[Path] | None = None) -> Path:
+    """A free place for the file in `folder`, avoiding `taken` (places
+    promised to other files of the same run but not yet filled)."""
+    return _free_name(folder, safe_name(name), sha256, taken or set())
 
 
 def move_into(source: Path, target: Path) -> Path:

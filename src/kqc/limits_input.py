@@ -12,7 +12,17 @@ from kqc.errors import UsageError
 
 # A results file is a few megabytes; a 1 GiB file is an accident (a database
 # dump, a video) and would be held in memory several times over while read.
+# This is the limit for a file read whole: XLSX, JSON, and text that cannot
+# be streamed.
 MAX_FILE_BYTES = ("KQC_MAX_FILE_BYTES", 1 << 30)
+# A long CSV, TSV or semicolon file that is streamed (read in chunks of whole
+# lines, never held whole: kqc.readers.stream) costs memory by the chunk, not
+# by the file, so it may be larger: 16 GiB is some 150 million results.
+MAX_STREAMED_FILE_BYTES = ("KQC_MAX_STREAMED_FILE_BYTES", 16 << 30)
+# Smaller files are read whole (one frame is faster than chunks, and a file
+# this size costs little memory even held several times); larger ones are
+# hashed as they stream by and read from their path, a long CSV in chunks.
+STREAM_FROM_BYTES = 64 << 20
 # The XML inside a workbook, all members together, as its zip directory declares.
 MAX_XLSX_UNPACKED_BYTES = ("KQC_MAX_XLSX_UNPACKED_BYTES", 1 << 30)
 # One line of a CSV: a wide file of 500 analytes is some 20 kB.

@@ -91,3 +91,22 @@ STABLE_ENV = "KQC_STABLE_SECONDS"
 def stable_seconds() -> float:
     """Seconds a dropped file must stay unchanged before it is read ($KQC_STABLE_SECONDS)."""
     return _seconds(STABLE_ENV, DEFAULT_STABLE_SECONDS)
+
+
+GROUP_FILES_ENV = "KQC_GROUP_FILES"
+# Files stored in one transaction: one commit (and one chain seal, one
+# amendment search) for a thousand small files instead of one each.
+DEFAULT_GROUP_FILES = 1_000
+
+
+def group_files() -> int:
+    """How many files one transaction may hold ($KQC_GROUP_FILES)."""
+    text = os.environ.get(GROUP_FILES_ENV, "").strip()
+    if not text:
+        return DEFAULT_GROUP_FILES
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(
+            f"{GROUP_FILES_ENV}={text!r} is not a whole number of files:"
+            f" set it to e.g. {DEFAULT_GROUP_FILES}, or unset it"
+        )
+    return int(text)

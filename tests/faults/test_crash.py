@@ -8,7 +8,9 @@ import duckdb
 
 from tests.faults.helpers import check_books, drop, ingest
 
-# point[:n]: killed the n-th time the run reaches the point.
+# point[:n]: killed the n-th time the run reaches the point. Runs store two
+# files per transaction (KQC_GROUP_FILES), so a kill at the second commit
+# comes after a first group was stored.
 POINTS = ["loaded:2", "before_commit:2", "after_commit:2", "mid_move:2", "evaluate", "publish"]
 
 
@@ -17,7 +19,7 @@ def test_sigkill_at_each_point_then_a_rerun_finishes_the_job(tmp_path):
     dropped: dict[str, int] = {}
     for n, point in enumerate(POINTS):
         dropped |= drop(inbox, n * 3 + 1, 3, bad_every=4)
-        code, _, err = ingest(tmp_path, KQC_FAULT=point)
+        code, _, err = ingest(tmp_path, KQC_FAULT=point, KQC_GROUP_FILES="2")
         assert code == -signal.SIGKILL, (point, code, err)
         check_books(tmp_path, dropped, inbox_may_hold=True)
     code, _, err = ingest(tmp_path)

@@ -116,7 +116,7 @@ def test_empty_or_binary_file_is_rejected_with_a_reason(site, data, reason):
 
 def test_failure_between_insert_and_commit_leaves_nothing(site, monkeypatch):
     dropped = drop(site, "acme.csv", CLEAN)
-    real = store.store_ingested
+    real = store.store_files
 
     def failing(*args, **kwargs):
         def fault() -> None:
@@ -124,14 +124,14 @@ def test_failure_between_insert_and_commit_leaves_nothing(site, monkeypatch):
 
         return real(*args, **kwargs, before_commit=fault)
 
-    monkeypatch.setattr(store, "store_ingested", failing)
+    monkeypatch.setattr(store, "store_files", failing)
     [outcome] = run(site)
     assert outcome.status == "failed"
     assert "injected" in outcome.reason
     assert dropped.read_bytes() == CLEAN
     assert query(site.db, "SELECT count(*) FROM results") == [(0,)]
     assert query(site.db, "SELECT count(*) FROM source_files") == [(0,)]
-    monkeypatch.setattr(store, "store_ingested", real)
+    monkeypatch.setattr(store, "store_files", real)
     [retry] = run(site)
     assert retry.status == "ingested"
 

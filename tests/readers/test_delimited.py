@@ -105,10 +105,13 @@ def test_fast_and_careful_readers_agree(rows):
         [["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"], *rows]
     )
     text = buffer.getvalue()
-    fast = delimited._fast_table(text, ",")
+    found = delimited.layout(delimited.head_lines(text), ",")
+    assert found is not None
+    body = text.encode().split(b"\n", found.header_row)[-1]
+    fast = delimited.fast_frame(body, found, found.header_row + 1)
     parsed = list(csv.reader(io.StringIO(text)))
     careful = build_table(parsed, list(range(1, len(parsed) + 1)))
-    if fast is None:
+    if fast is None or fast.height == 0:
         return
     assert isinstance(careful, RawTable)
-    assert fast.frame.fill_null("").equals(careful.frame.fill_null(""))
+    assert fast.fill_null("").equals(careful.frame.fill_null(""))

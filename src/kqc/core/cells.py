@@ -77,6 +77,13 @@ def _result_parts(text: str | None, decimal_comma: bool) -> tuple[object, ...]:
 def parse_number_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFrame:
     """value and problem for a column of optional plain numbers (LOQ, dilution…).
     An empty cell is NULL, not a problem."""
+    if texts.null_count() == texts.len():  # a column the file does not have
+        return pl.DataFrame(
+            {
+                "value": pl.repeat(None, texts.len(), dtype=pl.Float64, eager=True),
+                "problem": pl.repeat(None, texts.len(), dtype=pl.String, eager=True),
+            }
+        )
     frame = pl.DataFrame({"text": texts.cast(pl.String).str.strip_chars()})
     frame = frame.with_columns(
         pl.when(pl.col("text") == "").then(None).otherwise(pl.col("text")).alias("text")

@@ -8,12 +8,16 @@ a synonym is listed once, not once per spelling.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import unicodedata
 
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
+# Cached: a file repeats the same few dozen names (headers, analytes, labs)
+# in every row, and the header search folds every cell of the first rows.
+@functools.lru_cache(maxsize=1 << 16)
 def name_key(text: str) -> str:
     """NFKC, casefold, drop spaces and punctuation: 'Lot No.' and 'lot_no' meet.
 

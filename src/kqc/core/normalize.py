@@ -182,7 +182,7 @@ def _meta_keys(table: RawTable, constants: dict[str, str]) -> list[tuple[str, st
 
 def _text(header: str) -> pl.Expr:
     stripped = pl.col(header).cast(pl.String).str.strip_chars()
-    return pl.when(stripped == "").then(None).otherwise(stripped)
+    return stripped.replace("", None)
 
 
 def _require_values(
@@ -420,7 +420,11 @@ def _finish(
 ) -> Normalized:
     problems = issues.frame()
     kind: cols.Kind = "results" if schema is RESULT_SCHEMA else "register"
-    clean = frame.join(problems.select("source_row").unique(), on="source_row", how="anti")
+    clean = (
+        frame.join(problems.select("source_row").unique(), on="source_row", how="anti")
+        if problems.height
+        else frame
+    )
     rows = clean.select([pl.col(c).cast(t) for c, t in schema.items()])
     cells = clean[wide.CELL_COLUMN].to_list() if wide.CELL_COLUMN in clean.columns else None
     return Normalized(kind, rows, issues.problems(), headers, cells)

@@ -7,6 +7,7 @@ Every analyte is stored under one code. A lab name is folded with
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -168,6 +169,7 @@ for _a in _ANALYTES:
 _SPELLINGS: list[str] = sorted({n for a in _ANALYTES for n in (a.code, *a.aliases)})
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def analyte_code(name: str) -> str | None:
     """Canonical code for a lab's analyte name, or None when it is not known.
 

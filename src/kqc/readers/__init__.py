@@ -12,7 +12,14 @@ import polars as pl
 
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
-from kqc.limits_input import MAX_CELL_CHARS, MAX_FILE_BYTES, UnreadBytes, described, limit
+from kqc.limits_input import (
+    MAX_CELL_CHARS,
+    MAX_FILE_BYTES,
+    Limit,
+    UnreadBytes,
+    described,
+    limit,
+)
 from kqc.readers import delimited, json_records, xlsx
 
 ReadOutcome = RawTable | list[Problem]
@@ -24,7 +31,7 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and .doc)
 def read_bytes(name: str, data: bytes) -> ReadOutcome:
     try:
         outcome = _dispatch(name, data)
-        return _long_cells(outcome) if isinstance(outcome, RawTable) else outcome
+        return long_cells(outcome) if isinstance(outcome, RawTable) else outcome
     except Exception as err:  # a reader bug must reject the file, never stop the run
         return [file_problem(f"the file could not be read ({type(err).__name__}: {err})")]
 
@@ -33,14 +40,8 @@ def _dispatch(name: str, data: bytes) -> ReadOutcome:
     size = data.size if isinstance(data, UnreadBytes) else len(data)
     # UnreadBytes was left unread for its size: refused even if the limit moved since.
     if isinstance(data, UnreadBytes) or size > limit(MAX_FILE_BYTES):
-        return [
-            file_problem(
-                f"the file is {size:,} bytes, over the limit of {described(MAX_FILE_BYTES)}:"
-                " a results file is far smaller, so check that this is the right file, or"
-                " split it"
-            )
-        ]
-    if not data.strip():
+        return [too_large(size, MAX_FILE_BYTES)]
+    if not data or data.isspace():  # as `not data.strip()`, without copying the file
         return [file_problem("the file is empty: export the results again and drop the new file")]
     lowered = name.lower()
     if data.startswith(_ZIP_MAGIC) or lowered.endswith((".xlsx", ".xlsm")):
@@ -56,11 +57,34 @@ def _dispatch(name: str, data: bytes) -> ReadOutcome:
     return delimited.read(name, data)
 
 
-def _long_cells(table: RawTable) -> ReadOutcome:
+def too_large(size: int, setting: Limit) -> Problem:
+    return file_problem(
+        f"the file is {size:,} bytes, over the limit of {described(setting)}:"
+        " a results file is far smaller, so check that this is the right file, or"
+        " split it"
+    )
+
+
+def is_delimited(name: str, head: bytes) -> bool:
+    """Whether `read_bytes` would read a file of this name, starting with
+    `head` (its first bytes), as delimited text."""
+    lowered = name.lower()
+    return not (
+        head.startswith((_ZIP_MAGIC, _OLE_MAGIC))
+        or lowered.endswith((".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".ndjson"))
+        or _looks_like_json(head)
+    )
+
+
+def long_cells(table: RawTable) -> ReadOutcome:
     """A cell longer than any lab writes is a broken export (or a hostile
     one): refused, so it is never stored or shown."""
     most = limit(MAX_CELL_CHARS)
     texts = [c for c, t in table.frame.schema.items() if t == pl.String]
+    # A cell holds no more characters than bytes: most tables end here.
+    widest = table.frame.select(pl.max_horizontal(pl.col(texts).str.len_bytes().max())).item()
+    if (widest or 0) <= most:
+        return table
     lengths = table.frame.select(pl.col(texts).str.len_chars().fill_null(0), "source_row")
     problems = [
         Problem(

@@ -9,22 +9,37 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from dataclasses import dataclass
 
 import polars as pl
 
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
 from kqc.limits_input import MAX_LINE_BYTES, described, limit
-from kqc.readers.grid import HEAD_ROWS, build_table, find_header, header_score, metadata
+from kqc.readers.grid import (
+    HEAD_ROWS,
+    body_frame,
+    build_table,
+    find_header,
+    header_score,
+    metadata,
+)
 
 _DELIMITERS = (",", ";", "\t", "|")
 
 
 def decode(data: bytes) -> str | Problem:
     """UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252."""
+    decoded = decode_as(data)
+    return decoded if isinstance(decoded, Problem) else decoded[0]
+
+
+def decode_as(data: bytes) -> tuple[str, str] | Problem:
+    """The text and the encoding it was read in (`utf-16`, `utf-8-sig` or
+    `cp1252`), or why it cannot be read."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return data.decode("utf-16")
+            return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError:
             return file_problem("the file claims UTF-16 but is not: save it as CSV UTF-8")
     if b"\x00" in data[:8192]:
@@ -33,15 +48,19 @@ def decode(data: bytes) -> str | Problem:
             " XLSX or JSON"
         )
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8-sig"), "utf-8-sig"
     except UnicodeDecodeError:
         pass
     try:
-        return data.decode("cp1252")
+        return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as err:
-        return file_problem(
-            f"the file is neither UTF-8 nor Windows-1252 (byte {err.start}): save it as CSV UTF-8"
-        )
+        return cp1252_problem(err.start)
+
+
+def cp1252_problem(start: int) -> Problem:
+    return file_problem(
+        f"the file is neither UTF-8 nor Windows-1252 (byte {start}): save it as CSV UTF-8"
+    )
 
 
 def sniff_delimiter(lines: list[str]) -> str:
@@ -61,37 +80,198 @@ def long_line(data: bytes) -> Problem | None:
     Each step looks at a window one byte longer than the limit: a window with
     no newline holds part of a line that is too long; otherwise the next step
     starts after its last newline, so a file takes about size/limit steps."""
+    start = long_line_start(data)
+    if start is None:
+        return None
+    end = data.find(b"\n", start)
+    length = (len(data) if end == -1 else end) - start
+    return long_line_problem(data.count(b"\n", 0, start) + 1, length, data[start : start + 60])
+
+
+def long_line_start(data: bytes) -> int | None:
+    """Where the first line over the limit starts in `data`, if one does."""
     most = limit(MAX_LINE_BYTES)
     start = 0
     while len(data) - start > most:
         last = data.rfind(b"\n", start, start + most + 1)
         if last == -1:
-            end = data.find(b"\n", start)
-            length = (len(data) if end == -1 else end) - start
-            number = data.count(b"\n", 0, start) + 1
-            return Problem(
-                number,
-                "(row)",
-                data[start : start + 60].decode("utf-8", "replace") + "…",
-                f"line {number} is {length:,} bytes long, over the limit of"
-                f" {described(MAX_LINE_BYTES)}: a line holds one row of results, so check"
-                " the file's line endings and quoting",
-            )
+            return start
         start = last + 1
     return None
+
+
+def long_line_problem(number: int, length: int, head: bytes) -> Problem:
+    return Problem(
+        number,
+        "(row)",
+        head.decode("utf-8", "replace") + "…",
+        f"line {number} is {length:,} bytes long, over the limit of"
+        f" {described(MAX_LINE_BYTES)}: a line holds one row of results, so check"
+        " the file's line endings and quoting",
+    )
+
+
+def head_lines(text: str) -> list[str]:
+    """The first HEAD_ROWS lines, split as `str.splitlines` splits the whole
+    text, without splitting the whole text (a million-line file would be
+    copied line by line only to look at its top)."""
+    end = -1
+    for _ in range(HEAD_ROWS):
+        end = text.find("\n", end + 1)
+        if end == -1:
+            return text.splitlines()[:HEAD_ROWS]
+    return text[: end + 1].splitlines()[:HEAD_ROWS]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a clean table sits in a delimited file: the delimiter, the header
+    (trimmed names, all present and distinct) on line `header_row`, and the
+    metadata lines above it."""
+
+    delimiter: str
+    header: list[str]
+    header_row: int
+    metadata: dict[str, str]
+
+    @property
+    def decimal_comma(self) -> bool:
+        return self.delimiter == ";"
+
+
+def layout(head: list[str], delim: str) -> Layout | None:
+    """The layout of a file whose first lines are `head`, or None when the
+    top needs the careful reader (a quoted cell spanning lines, no header, a
+    header with an empty, repeated or reserved name)."""
+    head_rows = list(csv.reader(head, delimiter=delim))
+    if len(head_rows) != len(head):
+        return None  # a quoted cell spans lines near the top
+    index = find_header(head_rows)
+    if index is None:
+        return None
+    header = [c.strip() for c in head_rows[index]]
+    if not all(header) or len(set(header)) != len(header) or "source_row" in header:
+        return None
+    return Layout(delim, header, index + 1, metadata(head_rows[:index]))
 
 
 def read(name: str, data: bytes) -> RawTable | list[Problem]:
     too_long = long_line(data)
     if too_long:
         return [too_long]
-    text = decode(data)
-    if isinstance(text, Problem):
-        return [text]
-    delim = sniff_delimiter(text.splitlines()[:HEAD_ROWS])
-    fast = _fast_table(text, delim)
-    if fast is not None:
-        return fast
+    # Plain ASCII text (most lab exports) is not decoded for the fast path:
+    # its bytes go to Polars as they are, and only its top is read here.
+    plain = data.isascii() and b"\x00" not in data[:8192]
+    decoded = (_ascii_head(data), "ascii") if plain else decode_as(data)
+    if isinstance(decoded, Problem):
+        return [decoded]
+    text, encoding = decoded
+    head = head_lines(text)
+    delim = sniff_delimiter(head)
+    found = layout(head, delim)
+    if found is not None:
+        utf8 = as_utf8(data, text, encoding)
+        frame = fast_frame(_after_line(utf8, found.header_row), found, found.header_row + 1)
+        if frame is not None and frame.height:
+            return RawTable(
+                frame,
+                found.metadata,
+                decimal_comma=found.decimal_comma,
+                header_row=found.header_row,
+            )
+    return _careful(data.decode("ascii") if plain else text, delim)
+
+
+def _ascii_head(data: bytes) -> str:
+    """Enough of an ASCII file's start to find its header."""
+    end = -1
+    for _ in range(HEAD_ROWS + 1):
+        end = data.find(b"\n", end + 1)
+        if end == -1:
+            return data.decode("ascii")
+    return data[: end + 1].decode("ascii")
+
+
+def as_utf8(data: bytes, text: str, encoding: str) -> bytes:
+    """The file as UTF-8 without a byte order mark, copied only when it was
+    in another encoding."""
+    if encoding == "ascii":
+        return data
+    if encoding == "utf-8-sig":
+        return data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    return text.encode("utf-8")
+
+
+def _after_line(data: bytes, number: int) -> bytes:
+    """The bytes after line `number` (1-based, lines ended by \\n)."""
+    offset = 0
+    for _ in range(number):
+        offset = data.index(b"\n", offset) + 1
+    return data[offset:]
+
+
+def fast_frame(
+    body: bytes, found: Layout, first_row: int, lines: int | None = None
+) -> pl.DataFrame | None:
+    """Polars' reader for the common case: one record per line, no blank
+    lines, no row wider than the header. Row numbers are then line numbers,
+    from `first_row`. Anything else (None) goes through the careful reader,
+    which can name every odd row. `body` is UTF-8, whole lines only (`lines`
+    of them, counted here unless the caller has)."""
+    if lines is None:
+        lines = body.count(b"\n") + (0 if not body or body.endswith(b"\n") else 1)
+    if lines == 0:
+        return pl.DataFrame(
+            schema={**{h: pl.String() for h in found.header}, "source_row": pl.Int64()}
+        )
+    try:
+        frame = pl.read_csv(
+            body,
+            separator=found.delimiter,
+            has_header=False,
+            schema={h: pl.String() for h in found.header},
+            raise_if_empty=False,
+        )
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    if frame.height != lines:
+        return None
+    # A row of empty or whitespace-only cells holds nothing: the careful
+    # reader skips it, so leave such rows to it. Only rows whose first cell
+    # is blank can be: the rest are looked at only then.
+    blank = pl.all().str.strip_chars().fill_null("") == ""
+    first = pl.col(found.header[0])
+    maybe = frame.filter(first.is_null() | (first.str.strip_chars() == ""))
+    if maybe.height and maybe.select(pl.all_horizontal(blank).any()).item():
+        return None
+    return frame.with_columns(
+        pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias("source_row")
+    )
+
+
+def careful_frame(text: str, found: Layout, first_row: int) -> pl.DataFrame | list[Problem]:
+    """The careful reader on whole lines under the header: Python's csv module,
+    row numbers from `first_row`, blank rows skipped, rows wider than the
+    header named."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=found.delimiter)
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    start = first_row
+    try:
+        for cells in reader:
+            rows.append(cells)
+            numbers.append(start)
+            start = first_row + reader.line_num
+    except csv.Error as err:
+        return [_csv_problem(first_row - 1 + reader.line_num, err)]
+    return body_frame(rows, numbers, found.header)
+
+
+def _csv_problem(line: int, err: csv.Error) -> Problem:
+    return Problem(line, "(row)", "", f"the file cannot be read as CSV: {err}")
+
+
+def _careful(text: str, delim: str) -> RawTable | list[Problem]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     rows: list[list[str]] = []
     numbers: list[int] = []
@@ -104,53 +284,5 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
             numbers.append(start)
             start = reader.line_num + 1
     except csv.Error as err:
-        return [Problem(reader.line_num, "(row)", "", f"the file cannot be read as CSV: {err}")]
+        return [_csv_problem(reader.line_num, err)]
     return build_table(rows, numbers, decimal_comma=delim == ";")
-
-
-def _fast_table(text: str, delim: str) -> RawTable | None:
-    """Polars' reader for the common case: one record per line, no blank
-    lines, a clean header. Row numbers are then line numbers. Anything else
-    (None) goes through the careful reader, which can name every odd row."""
-    head_lines = text.splitlines()[:HEAD_ROWS]
-    head_rows = list(csv.reader(head_lines, delimiter=delim))
-    if len(head_rows) != len(head_lines):
-        return None  # a quoted cell spans lines near the top
-    index = find_header(head_rows)
-    if index is None:
-        return None
-    header = [c.strip() for c in head_rows[index]]
-    if not all(header) or len(set(header)) != len(header) or "source_row" in header:
-        return None
-    offset = 0
-    for _ in range(index):
-        offset = text.index("\n", offset) + 1
-    body = text[offset:]
-    lines = body.count("\n") + (0 if body.endswith("\n") else 1)
-    try:
-        frame = pl.read_csv(
-            io.BytesIO(body.encode("utf-8")),
-            separator=delim,
-            infer_schema=False,
-            has_header=True,
-            raise_if_empty=False,
-        )
-    except (pl.exceptions.PolarsError, ValueError):
-        return None
-    if frame.height != lines - 1 or frame.width != len(header) or frame.height == 0:
-        return None
-    # A row of empty or whitespace-only cells holds nothing: the careful
-    # reader skips it, so leave such files to it.
-    blank = pl.all().str.strip_chars().fill_null("") == ""
-    blank_rows = frame.select(pl.all_horizontal(blank).any()).item()
-    if blank_rows:
-        return None
-    header_row = index + 1
-    frame = frame.rename(dict(zip(frame.columns, header, strict=True))).with_columns(
-        pl.int_range(header_row + 1, header_row + 1 + frame.height, dtype=pl.Int64).alias(
-            "source_row"
-        )
-    )
-    return RawTable(
-        frame, metadata(head_rows[:index]), decimal_comma=delim == ";", header_row=header_row
-    )

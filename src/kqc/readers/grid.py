@@ -93,11 +93,33 @@ def build_table(
     # Trailing unnamed columns are usually empty formatting, not data.
     while raw_header and not raw_header[-1]:
         raw_header.pop()
-    width = len(raw_header)
     problems = _header_problems(raw_header, header_row)
+    header = [h or f"column {i + 1}" for i, h in enumerate(raw_header)]
+    body = body_frame(rows[index + 1 :], row_numbers[index + 1 :], header)
+    problems += body if isinstance(body, list) else []
+    if problems:
+        return problems
+    if isinstance(body, list) or body.height == 0:
+        return [no_rows_problem()]
+    return RawTable(
+        body, metadata(rows[:index]), decimal_comma=decimal_comma, header_row=header_row
+    )
+
+
+def no_rows_problem() -> Problem:
+    return file_problem("the file has a header but no data rows", column="(header)")
+
+
+def body_frame(
+    rows: Sequence[Sequence[str]], row_numbers: Sequence[int], header: Sequence[str]
+) -> pl.DataFrame | list[Problem]:
+    """The rows under the header as a frame of text (blank rows skipped, short
+    rows padded), or the rows that hold more cells than the header names."""
+    width = len(header)
+    problems: list[Problem] = []
     records: list[list[str]] = []
     numbers: list[int] = []
-    for cells, number in zip(rows[index + 1 :], row_numbers[index + 1 :], strict=True):
+    for cells, number in zip(rows, row_numbers, strict=True):
         cells = [c or "" for c in cells]
         if not any(c.strip() for c in cells):
             continue
@@ -117,14 +139,8 @@ def build_table(
         numbers.append(number)
     if problems:
         return problems
-    if not records:
-        return [file_problem("the file has a header but no data rows", column="(header)")]
-    header = [h or f"column {i + 1}" for i, h in enumerate(raw_header)]
     frame = pl.DataFrame(records, schema={h: pl.String() for h in header}, orient="row")
-    frame = frame.with_columns(pl.Series("source_row", numbers, dtype=pl.Int64))
-    return RawTable(
-        frame, metadata(rows[:index]), decimal_comma=decimal_comma, header_row=header_row
-    )
+    return frame.with_columns(pl.Series("source_row", numbers, dtype=pl.Int64))
 
 
 def _header_problems(header: list[str], row: int) -> list[Problem]:

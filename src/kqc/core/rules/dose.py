@@ -14,6 +14,8 @@ import statistics
 from collections.abc import Iterator
 from typing import Any
 
+import polars as pl
+
 from kqc.core.qualifiers import CENSORED_BELOW
 from kqc.core.rules.applicable import applicable
 from kqc.core.rules.limits import report, verdicts
@@ -36,6 +38,17 @@ def mean_value(r: dict[str, Any]) -> float | None:
         bound = censored_bound(r)
         return bound / 2 if bound is not None else None
     return None
+
+
+# mean_value over a column: the same figure for every row (a division by two
+# and a coalesce are exact), held to it by tests/core/rules/test_screen.py.
+MEAN_VALUE = (
+    pl.when(pl.col("value").is_not_null())
+    .then(pl.col("value").cast(pl.Float64))
+    .when(pl.col("qualifier").is_in(CENSORED_BELOW))
+    .then(pl.coalesce("bound", "loq", "lod").cast(pl.Float64) / 2)
+    .otherwise(None)
+)
 
 
 def serving_basis(batch: Batch, analyte: str) -> tuple[list[dict], float | None, str] | None:

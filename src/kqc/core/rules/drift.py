@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from kqc.core.rules.applicable import applicable
-from kqc.core.rules.dose import mean_value
+from kqc.core.rules.dose import MEAN_VALUE, mean_value
 from kqc.core.rules.model import Batch, Finding, Threshold, finding
 
 MIN_EARLIER = 5
@@ -47,13 +47,33 @@ POTENCY_SCHEMA = {
 
 def batch_means(results: pl.DataFrame) -> pl.DataFrame:
     """One control-chart point per batch that has mitragynine results:
-    batch_id, unit, mean_value, n (POTENCY_SCHEMA)."""
-    rows = []
-    for (batch_id,), group in results.group_by("batch_id", maintain_order=True):
-        found = _mean_and_n(group.to_dicts())
-        if found is not None:
-            rows.append((batch_id, found[1], found[0], found[2]))
-    return pl.DataFrame(rows, schema=POTENCY_SCHEMA, orient="row")
+    batch_id, unit, mean_value, n (POTENCY_SCHEMA), as _mean_and_n gives it.
+    Each batch's values are picked out over whole columns; only the mean is
+    taken in Python, with statistics.fmean as the rule takes it."""
+    mg_g = pl.col("unit") == "mg/g"
+    points = (
+        results.filter(
+            (pl.col("analyte") == "mitragynine")
+            & (pl.col("sample_type") == "production")
+            & pl.col("unit").is_in(["mg/g", "mg/unit"])
+        )
+        .with_columns(MEAN_VALUE.alias("mv"))
+        .filter(pl.col("mv").is_not_null())
+        .group_by("batch_id", "unit", maintain_order=True)
+        .agg(pl.col("mv"))
+        # mg/g when measured, else mg/unit.
+        .filter(mg_g | ~mg_g.any().over("batch_id"))
+    )
+    values = points.get_column("mv").to_list()
+    return pl.DataFrame(
+        {
+            "batch_id": points.get_column("batch_id"),
+            "unit": points.get_column("unit"),
+            "mean_value": [statistics.fmean(v) for v in values],
+            "n": [len(v) for v in values],
+        },
+        schema=POTENCY_SCHEMA,
+    )
 
 
 def potency_drift(

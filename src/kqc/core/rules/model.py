@@ -31,6 +31,26 @@ FLAG_SCHEMA: dict[str, pl.DataType] = {
     "evidence": pl.String(),
 }
 
+# The result fields the rules read (Batch.results rows); evidence for the
+# rules needs no other column of the results table.
+RESULT_FIELDS: tuple[str, ...] = (
+    "result_id",
+    "batch_id",
+    "sample_id",
+    "analyte",
+    "value",
+    "unit",
+    "qualifier",
+    "bound",
+    "reported_result",
+    "lod",
+    "loq",
+    "sample_type",
+    "unit_no",
+    "test_portion_g",
+    "spike_level",
+)
+
 
 @dataclass(frozen=True)
 class Threshold:
