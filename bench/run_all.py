@@ -699,7 +699,7 @@ def report(
         f"# kqc benchmarks ({suite.size_name} size)",
         "",
         f"Measured {started:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores (load average"
-        f" {load[0]:.1f} at the end; other work shared the machine), {suite.runs} run(s) per"
+        f" {load[0]:.1f} at the end, the suite's own processes included), {suite.runs} run(s) per"
         f" figure, medians; the whole suite took {seconds / 60:.1f} min.",
         "",
         f"Reproduce: `{command}`",
