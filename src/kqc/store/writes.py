@@ -1,4 +1,4 @@
-"""Writing one dropped file: one transaction, all of it or none of it."""
+"""Writing dropped files: each group in one transaction, all of it or none of it."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def ingested_sha256(path: Path, sha256: str) -> bool:
     if not path.exists():
         return False
     with connect(path) as con:
-        return _is_ingested(con, sha256)
+        return sha256 in _ingested_among(con, [sha256])
 
 
 @dataclass(frozen=True)
@@ -68,33 +68,14 @@ class RecordedDrop:
     stored_as: str
 
 
-def recorded_drop(path: Path, sha256: str, targets: list[str]) -> RecordedDrop | None:
-    """The row that already records this very drop: the same bytes, recorded
-    as filed at one of the places it would be filed now. Only a run killed
-    after storing a file but before filing it away leaves one (a file dropped
-    again gets a new place, its first copy occupying the old one)."""
-    if not path.exists():
-        return None
-    with connect(path, read_only=True) as con:
-        rows = run(
-            con,
-            "SELECT status, row_count, kind, stored_as FROM source_files"
-            " WHERE sha256 = ? AND list_contains(?, stored_as) ORDER BY received_at LIMIT 1",
-            [sha256, targets],
-        )
-    if not rows:
-        return None
-    status, count, kind, stored_as = rows[0]
-    return RecordedDrop(status, int(count or 0), kind, stored_as)
-
-
 def known_files(
     path: Path, wanted: dict[str, list[str]]
 ) -> tuple[dict[str, RecordedDrop], set[str]]:
     """What the database knows of many files at once (one read-only
-    connection): sha256 -> the row recording this very drop (`recorded_drop`,
-    with `wanted` mapping each sha256 to the places it would be filed now),
-    and the set of these bytes ingested before."""
+    connection): sha256 -> the row recording this very drop (the same bytes,
+    recorded as filed at one of the places `wanted` says it would be filed
+    now: only a run killed after storing a file but before filing it away
+    leaves one), and the set of these bytes ingested before."""
     if not path.exists() or not wanted:
         return {}, set()
     with connect(path, read_only=True) as con:
@@ -122,13 +103,6 @@ def _ingested_among(con: duckdb.DuckDBPyConnection, sha256s: list[str]) -> set[s
         [sha256s],
     )
     return {r[0] for r in rows}
-
-
-def _is_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> bool:
-    rows = run(
-        con, "SELECT count(*) FROM source_files WHERE sha256 = ? AND status = 'ingested'", [sha256]
-    )
-    return bool(rows[0][0])
 
 
 def _insert_files(con: duckdb.DuckDBPyConnection, files: list[tuple[FileRecord, str, int]]) -> None:
@@ -404,15 +378,8 @@ def store_ingested(
 
 
 def store_rejected(path: Path, *, file: FileRecord) -> None:
-    with connect(path) as con:
-        run(con, "BEGIN TRANSACTION")
-        try:
-            _insert_files(con, [(file, "rejected", 0)])
-            _seal_all(con)
-            run(con, "COMMIT")
-        except BaseException:
-            run(con, "ROLLBACK")
-            raise
+    """Record a file refused by validation (`store_files` of one)."""
+    store_files(path, [Incoming(file, rejected=True)])
 
 
 def _seal_all(con: duckdb.DuckDBPyConnection) -> None:
