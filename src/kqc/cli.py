@@ -10,14 +10,16 @@ import sys
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 
 from kqc import quiet
 from kqc.errors import KqcError, UsageError
 from kqc.settings import Locations, locations
+
+if TYPE_CHECKING:  # `kqc flags` starts without polars (a third of its time)
+    import polars as pl
 
 app = typer.Typer(
     add_completion=False,
@@ -47,8 +49,12 @@ QuarantineOption = Annotated[
 def _run_ingest(paths: list[Path], where: Locations) -> list[Any]:
     """Run the Prefect ingest flow with Prefect's output kept in the log."""
     quiet.mute_prefect(where.logs / "kqc.log")
-    from kqc.flows.ingest import Places, ingest_flow  # Prefect loads only here
+    from kqc.flows.server_start import start_embedded_server  # Prefect loads only here
 
+    server = start_embedded_server()
+    from kqc.flows.ingest import Places, ingest_flow  # loads while the server boots
+
+    server.wait()
     places = Places(db=where.db, archive=where.archive, quarantine=where.quarantine)
     return list(ingest_flow(paths, places))
 
@@ -148,11 +154,12 @@ def _print_frame(data: pl.DataFrame, fmt: Format, title: str, columns: list[str]
     elif fmt is Format.csv:
         print(data.write_csv(), end="")
     else:
-        rows = [
-            ["" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in row]
-            for row in data.select(columns).iter_rows()
-        ]
+        rows = [[_cell(v) for v in row] for row in data.select(columns).iter_rows()]
         print(_text_table(title, columns, rows), end="")
+
+
+def _cell(value: object) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 _FLAG_COLUMNS = ["flag_id", "batch_id", "rule", "analyte", "severity", "status", "message"]
@@ -198,28 +205,28 @@ def flags(
         raise UsageError(f"unknown status '{status}': use open, confirmed, dismissed or resolved")
     if out is not None:
         _check_export(out)
+    chosen = {"status": status, "batch": batch, "rule": rule, "product": product}
+    if out is not None or fmt is not Format.table:
+        from kqc.store import flags as every_flag
+
+        found = every_flag(where.db, **chosen)
+        if out is not None:
+            _export(out, {"flags": found})
+        else:
+            _print_frame(found, fmt, f"kqc flags — {where.db}", _FLAG_COLUMNS)
+        raise typer.Exit(1 if (found.get_column("status") == "open").any() else 0)
     # A terminal shows a page, not 30,000 rows; the rest is one option away.
-    paged = out is None and fmt is Format.table and limit > 0
-    found = flag_page(
-        where.db,
-        status=status,
-        batch=batch,
-        rule=rule,
-        product=product,
-        limit=limit if paged else None,
-    )
-    open_count = found.open
-    if out is not None:
-        _export(out, {"flags": found.rows})
-    else:
-        _print_frame(found.rows, fmt, f"kqc flags — {where.db}", _FLAG_COLUMNS)
-        if found.total > found.rows.height:
-            print(
-                f"{found.total - found.rows.height:,} more of {found.total:,} flags"
-                f" ({open_count:,} open) not shown: --limit 0 shows all,"
-                " --out FILE.xlsx exports them"
-            )
-    raise typer.Exit(1 if open_count else 0)
+    page = flag_page(where.db, **chosen, limit=limit if limit > 0 else None)
+    shown = [page.columns.index(c) for c in _FLAG_COLUMNS]
+    rows = [[_cell(row[i]) for i in shown] for row in page.rows]
+    print(_text_table(f"kqc flags — {where.db}", _FLAG_COLUMNS, rows), end="")
+    if page.total > len(page.rows):
+        print(
+            f"{page.total - len(page.rows):,} more of {page.total:,} flags"
+            f" ({page.open:,} open) not shown: --limit 0 shows all,"
+            " --out FILE.xlsx exports them"
+        )
+    raise typer.Exit(1 if page.open else 0)
 
 
 @app.command()
@@ -248,6 +255,8 @@ class DossierFormat(StrEnum):
 def _dossier_sections(db: Path, batch_id: str) -> dict[str, pl.DataFrame]:
     """The dossier's sections (batch, results, statistics, flags, reviews):
     what is stored, and the statistics computed now by the rules' functions."""
+    import polars as pl
+
     from kqc.core.rules import thresholds_from_frame
     from kqc.core.rules.statistics import batch_statistics
     from kqc.store.dossier import read_dossier
@@ -458,8 +467,7 @@ def batch(
         print(json.dumps(whole, default=str, ensure_ascii=False))
     else:
         _show_dossier(sections)
-    has_open = sections["flags"].filter(pl.col("status") == "open").height
-    raise typer.Exit(1 if has_open else 0)
+    raise typer.Exit(1 if (sections["flags"].get_column("status") == "open").any() else 0)
 
 
 def _check_thresholds() -> None:
@@ -480,6 +488,8 @@ def thresholds(
 ) -> None:
     """The limits kqc applies, each with its basis, profile and source
     ($KQC_THRESHOLDS names a house file to use instead of the shipped one)."""
+    import polars as pl
+
     from kqc.schemas.thresholds import load_thresholds, thresholds_file
 
     frame, version = load_thresholds()

@@ -206,6 +206,29 @@ def test_unknown_export_extension_is_exit_2(demo_db, tmp_path, args):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def _modules_loaded_by(args: list[str], db: Path, cwd: Path) -> tuple[set[str], object]:
+    """The top-level packages a command imported, and its exit code."""
+    script = (
+        "import json, sys\n"
+        "from kqc.cli import main\n"
+        f"sys.argv = ['kqc', *{args!r}, '--db', {str(db)!r}]\n"
+        "code = 0\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules})\n"
+        "print('LOADED', json.dumps([loaded, code]), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    line = next((ln for ln in done.stderr.splitlines() if ln.startswith("LOADED ")), None)
+    assert line is not None, done.stderr
+    loaded, code = json.loads(line.removeprefix("LOADED "))
+    return set(loaded), code
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -216,18 +239,21 @@ def test_unknown_export_extension_is_exit_2(demo_db, tmp_path, args):
     ],
 )
 def test_read_only_commands_never_import_prefect(demo_db, tmp_path, args):
-    script = (
-        "import sys\n"
-        "from kqc.cli import main\n"
-        f"sys.argv = ['kqc', *{args!r}, '--db', {str(demo_db)!r}]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as done:\n"
-        "    code = done.code\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'pandera'))\n"
-        "print('LOADED', loaded, code, file=sys.stderr)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
-    assert "LOADED [] 1" in done.stderr, done.stderr
+    loaded, code = _modules_loaded_by(args, demo_db, tmp_path)
+    assert code == 1
+    assert not {"prefect", "pandera"} & loaded, sorted(loaded)
+
+
+def test_a_page_of_flags_starts_without_polars(demo_db, tmp_path):
+    """polars, pyarrow and pydantic are most of a read-only command's start;
+    the terminal's page of flags needs none of them."""
+    loaded, code = _modules_loaded_by(["flags"], demo_db, tmp_path)
+    assert code == 1
+    assert "duckdb" in loaded
+    assert not {"polars", "pyarrow", "pydantic"} & loaded, sorted(loaded)
+
+
+def test_a_dossier_reads_without_pyarrow(demo_db, tmp_path):
+    loaded, code = _modules_loaded_by(["batch", "KR-2611-B"], demo_db, tmp_path)
+    assert code == 1
+    assert "pyarrow" not in loaded and "polars" in loaded, sorted(loaded)
