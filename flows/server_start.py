@@ -46,6 +46,9 @@ def _wanted() -> bool:
 
 def _start(started: ServerStart) -> None:
     try:
+        # Prefect's logging first, as `from prefect import flow` sets it up:
+        # the server's "Starting temporary server" line belongs in kqc.log.
+        import prefect.main  # noqa: F401
         from prefect.server.api.server import SubprocessASGIServer
 
         server = SubprocessASGIServer()

@@ -40,7 +40,7 @@ print(json.dumps({"ahead": started.thread is not None, "servers": servers,
 """
 
 
-def _run(tmp_path: Path, **env: str) -> dict:
+def _run(tmp_path: Path, **env: str) -> tuple[dict, str]:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         cwd=tmp_path,
@@ -57,12 +57,14 @@ def _run(tmp_path: Path, **env: str) -> dict:
         },
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
 def test_the_flow_runs_on_the_server_started_ahead(tmp_path):
-    seen = _run(tmp_path)
+    seen, log = _run(tmp_path)
     assert seen["ahead"] is True
+    # Started once, and said so in Prefect's log as a flow's own start does.
+    assert log.count("Starting temporary server") == 1, log
     # One server, answering before the flow started, and the flow's client on it.
     assert list(seen["servers"]) == ["None"]
     assert seen["health"] == 200
@@ -70,5 +72,5 @@ def test_the_flow_runs_on_the_server_started_ahead(tmp_path):
 
 
 def test_a_labs_own_server_means_none_is_started(tmp_path):
-    seen = _run(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
+    seen, _ = _run(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
     assert seen == {"ahead": False, "servers": {}}
