@@ -8,9 +8,12 @@ rows and problems `prepare` would give; any other file it prepares whole."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar, cast
 
 import polars as pl
 
@@ -117,8 +120,58 @@ def prepare_path(
     if found is None or cols.guess_kind(found.layout.header) != "results":
         return _whole(name, path, size)
     streamed = Streamed("results", iter(()), [])
-    streamed.chunks = _chunks(found, streamed, chunk_bytes, _Tally(max_problems))
+    streamed.chunks = ahead(_chunks(found, streamed, chunk_bytes, _Tally(max_problems)))
     return streamed
+
+
+T = TypeVar("T")
+_END = object()
+
+
+def ahead(items: Generator[T, None, None]) -> Iterator[T]:
+    """`items` in order, the next one made in a thread while the caller uses
+    this one: a streamed file's next chunk is read, normalized and validated
+    (Polars and Pandera, which release the GIL for their work) while DuckDB
+    stores this one. At most one chunk waits. The generator runs to its end
+    before this one ends, so whatever it records at its end (a Streamed's
+    problems) is complete when the caller's loop finishes; a caller that stops
+    early (a failed insert) stops it and closes it."""
+    handoff: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def give(entry: tuple[object, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        try:
+            for item in items:
+                if not give((item, None)):
+                    return
+            give((_END, None))
+        except BaseException as err:  # handed to the caller, raised in its thread
+            give((_END, err))
+        finally:
+            items.close()
+
+    maker = threading.Thread(target=make, name="kqc-prepare-ahead", daemon=True)
+    maker.start()
+    try:
+        while True:
+            item, err = handoff.get()
+            if item is _END:
+                if err is not None:
+                    raise err
+                return
+            yield cast(T, item)
+    finally:
+        stop.set()
+        maker.join()
 
 
 def _whole(name: str, path: Path, size: int) -> Prepared:
@@ -197,7 +250,7 @@ _KEY = ResultsSchema.to_schema().unique or []
 
 def _chunks(
     found: stream.Plan, out: Streamed, chunk_bytes: int, tally: _Tally
-) -> Iterator[pl.DataFrame]:
+) -> Generator[pl.DataFrame, None, None]:
     try:
         yield from _checked_chunks(found, out, chunk_bytes, tally)
     except Exception as err:  # as in read_bytes: a reader bug rejects the file, never stops the run

@@ -325,11 +325,17 @@ def store_files(
                     rows += f.results.height
                     order.append(sha)
                 elif f.results is not None:
-                    for chunk in f.results:  # streamed: stored chunk by chunk
-                        _insert_results(con, _tagged(chunk, sha))
-                        rows += chunk.height
-                        samples.append(chunk.get_column("sample_id").unique())
-                        batch_ids.append(chunk.get_column("batch_id").unique())
+                    chunks = iter(f.results)  # streamed: stored chunk by chunk
+                    try:
+                        for chunk in chunks:
+                            _insert_results(con, _tagged(chunk, sha))
+                            rows += chunk.height
+                            samples.append(chunk.get_column("sample_id").unique())
+                            batch_ids.append(chunk.get_column("batch_id").unique())
+                    finally:
+                        # however the loop ends: a failed insert also stops
+                        # the thread preparing the next chunk
+                        getattr(chunks, "close", lambda: None)()
                     if f.problems_after is not None and f.problems_after():
                         raise RejectedWhileStoring(f"{f.record.file_name} has problems")
                     order.append(sha)
