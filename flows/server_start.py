@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 _log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ _LAUNCH_WAIT_SECONDS = 120.0
 class ServerStart:
     """A start in progress; `wait` before the flow runs."""
 
+    embedded: bool = False  # the run uses Prefect's embedded server, not the lab's own
     launched: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -69,10 +72,26 @@ def start_embedded_server() -> ServerStart:
     server's boot, not against its import for the interpreter)."""
     if not _wanted():
         return ServerStart()
-    started = ServerStart()
+    started = ServerStart(embedded=True)
     started.thread = threading.Thread(
         target=_start, args=(started,), name="kqc-prefect-server", daemon=True
     )
     started.thread.start()
     started.launched.wait(_LAUNCH_WAIT_SECONDS)
     return started
+
+
+@contextmanager
+def heartbeats_only_where_read(started: ServerStart) -> Iterator[None]:
+    """No flow-run heartbeats on the embedded server. They let a lasting
+    server tell a crashed run from a slow one; the embedded server ends with
+    this process, so none would ever be read, and stopping the heartbeat
+    thread costs up to a second at the end of every run (it sleeps in
+    one-second steps). On the lab's own server they are kept."""
+    if not started.embedded:
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield

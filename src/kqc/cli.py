@@ -49,14 +49,21 @@ QuarantineOption = Annotated[
 def _run_ingest(paths: list[Path], where: Locations) -> list[Any]:
     """Run the Prefect ingest flow with Prefect's output kept in the log."""
     quiet.mute_prefect(where.logs / "kqc.log")
-    from kqc.flows.server_start import start_embedded_server  # Prefect loads only here
+    from kqc.flows.server_start import (  # Prefect loads only here
+        heartbeats_only_where_read,
+        start_embedded_server,
+    )
 
     server = start_embedded_server()
     from kqc.flows.ingest import Places, ingest_flow  # loads while the server boots
 
     server.wait()
+    # Checked here, not first: the schema check's imports (pandera, polars)
+    # are loaded with the flow during the boot, and still no file has moved.
+    _check_thresholds()
     places = Places(db=where.db, archive=where.archive, quarantine=where.quarantine)
-    return list(ingest_flow(paths, places))
+    with heartbeats_only_where_read(server):
+        return list(ingest_flow(paths, places))
 
 
 def _short(path: str | None, base: Path) -> str:
@@ -127,7 +134,6 @@ def ingest(
 ) -> None:
     """Ingest dropped files now: store, archive or quarantine each one."""
     where = locations(db, inbox=inbox, archive=archive, quarantine=quarantine)
-    _check_thresholds()
     if paths:
         missing = [p for p in paths if not p.exists()]
         if missing:

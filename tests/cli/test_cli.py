@@ -148,7 +148,9 @@ def test_broken_house_thresholds_stop_ingest_before_any_file_moves(tmp_path):
     done = kqc("ingest", cwd=tmp_path, env={"KQC_THRESHOLDS": str(house)})
     assert done.returncode == 2
     assert "lacks the column(s) limit_value" in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
     assert (tmp_path / "inbox" / "good.csv").exists()
+    assert not (tmp_path / "kqc.duckdb").exists()
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path):

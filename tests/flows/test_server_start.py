@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kqc.flows.server_start import ServerStart, heartbeats_only_where_read
+
 SCRIPT = """
 import json
 from kqc.flows.server_start import start_embedded_server
@@ -74,3 +76,15 @@ def test_the_flow_runs_on_the_server_started_ahead(tmp_path):
 def test_a_labs_own_server_means_none_is_started(tmp_path):
     seen, _ = _run(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
     assert seen == {"ahead": False, "servers": {}}
+
+
+def test_runs_on_the_embedded_server_send_no_heartbeats():
+    from prefect.settings import get_current_settings
+
+    default = get_current_settings().flows.heartbeat_frequency
+    assert default is not None
+    with heartbeats_only_where_read(ServerStart(embedded=True)):
+        assert get_current_settings().flows.heartbeat_frequency is None
+    with heartbeats_only_where_read(ServerStart(embedded=False)):
+        assert get_current_settings().flows.heartbeat_frequency == default
+    assert get_current_settings().flows.heartbeat_frequency == default
