@@ -453,20 +453,8 @@ def write_register(path: Path, ranges: list[tuple[int, int]]) -> int:
 
 # --- the original long files (kept byte for byte) -------------------------------------
 
-HEADER = [
-    "Lab",
-    "Batch No.",
-    "Sample ID",
-    "Sample Type",
-    "Capsule",
-    "Analyte",
-    "Result",
-    "Units",
-    "LOQ",
-    "Method",
-    "Analyzed",
-    "Analyst",
-]
+# The long layout before it had a spike level column.
+HEADER = [c for c in LONG_HEADER if c != "Spike Level"]
 LEGACY_PANEL = [
     ("Mitragynine", "%", lambda r: f"{r.gauss(1.4, 0.2):.3f}", "0.01", "AOAC 2017.14"),
     (

@@ -555,11 +555,7 @@ class Suite:
             shutil.copytree(self.data.files["many"], folder / "inbox")
             cmd = [*self.kqc, "ingest", "--db", "kqc.duckdb", "--json"]
             many.add(checked_ingest(cmd, folder, db, self.size.many_files, results, 0))
-            folder = self.fresh("one")
-            db = copy_db(self.template("many"), folder)
-            shutil.copyfile(self.data.files["one"], folder / one_name)
-            cmd = [*self.kqc, "ingest", one_name, "--db", "kqc.duckdb", "--json"]
-            one.add(checked_ingest(cmd, folder, db, 1, self.data.results["one"], 0))
+            self.ingest_one("one", self.template("many"), one, "one")
         base = self.measures["duckdb_one"]
         ratio = many.wall / one.wall
         self.verdicts.append(
@@ -574,14 +570,17 @@ class Suite:
             )
         )
 
-    def small_into(self, source: Path | None, before: int, m: Measure, name: str) -> None:
-        """The small file into a copy of source (None: no database yet)."""
+    def ingest_one(
+        self, key: str, source: Path | None, m: Measure, name: str, before: int = 0
+    ) -> None:
+        """One run of `kqc ingest` of data file `key` into a copy of `source`
+        (None: no database yet), checked and added to `m`."""
         folder = self.fresh(name)
         db = copy_db(source, folder) if source is not None else folder / "kqc.duckdb"
-        small = self.data.files["small"]
-        shutil.copyfile(small, folder / small.name)
-        cmd = [*self.kqc, "ingest", small.name, "--db", "kqc.duckdb", "--json"]
-        m.add(checked_ingest(cmd, folder, db, 1, self.data.results["small"], before))
+        path = self.data.files[key]
+        shutil.copyfile(path, folder / path.name)
+        cmd = [*self.kqc, "ingest", path.name, "--db", "kqc.duckdb", "--json"]
+        m.add(checked_ingest(cmd, folder, db, 1, self.data.results[key], before))
 
     def bench_c(self) -> None:
         small = self.data.files["small"].name
@@ -592,7 +591,7 @@ class Suite:
         for i in range(self.runs):
             log(f"c: run {i + 1}/{self.runs} ...")
             bare.add(run([sys.executable, "-c", BARE_FLOW], self.fresh("bare")))
-            self.small_into(None, 0, k, "small_fresh")
+            self.ingest_one("small", None, k, "small_fresh")
         extra = k.wall - bare.wall
         self.verdicts.append(
             Verdict(
@@ -617,8 +616,8 @@ class Suite:
         )
         for i in range(self.runs):
             log(f"d: run {i + 1}/{self.runs} ...")
-            self.small_into(self.template("big"), 0, empty, "small_empty")
-            self.small_into(big, big_results, full, "small_big")
+            self.ingest_one("small", self.template("big"), empty, "small_empty")
+            self.ingest_one("small", big, full, "small_big", before=big_results)
         ratio = full.wall / empty.wall
         self.verdicts.append(
             Verdict(
@@ -670,11 +669,7 @@ class Suite:
             for i in range(self.runs):
                 log(f"f ({label}): run {i + 1}/{self.runs} ...")
                 self.baseline("f", key)
-                folder = self.fresh(key)
-                db = copy_db(self.template("wide"), folder)
-                shutil.copyfile(path, folder / path.name)
-                cmd = [*self.kqc, "ingest", path.name, "--db", "kqc.duckdb", "--json"]
-                m.add(checked_ingest(cmd, folder, db, 1, self.data.results[key], 0))
+                self.ingest_one(key, self.template("wide"), m, key)
             base = self.measures[f"duckdb_{key}"]
             figures.append(
                 f"{label} {self._rows(key)}: {m.wall:.1f} s = {m.wall / base.wall:.1f}× read_csv"

@@ -1,6 +1,7 @@
 """The DuckDB store on real files: migrations, the documented schema, one
 transaction per file, duplicates, locks and batch_status."""
 
+import importlib
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 
+import kqc.store as package
 from kqc.core.records import REGISTER_SCHEMA, RESULT_SCHEMA
 from kqc.store import (
     DatabaseLocked,
@@ -264,3 +266,12 @@ def test_batch_status_pass_fail_incomplete(tmp_path):
         "B3": ("INCOMPLETE", 2),
         "B4": ("INCOMPLETE", 1),
     }
+
+
+def test_every_public_name_of_the_store_loads_from_where_it_is_said_to_live():
+    """kqc.store loads its parts on first use from a map of where each name
+    lives; `__all__` (for linters) and that map must name the same things."""
+    assert sorted(package._HOME) == sorted(package.__all__)
+    for name, home in package._HOME.items():
+        module = importlib.import_module(f"kqc.store.{home}")
+        assert getattr(package, name) is getattr(module, name)
