@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kqc import quiet
+from kqc import allocator, quiet
 from kqc.errors import KqcError, UsageError
 from kqc.settings import Locations, locations
 
@@ -699,6 +699,7 @@ def _usage_message(err: Exception) -> str | None:
 
 
 def main() -> None:
+    allocator.keep_freed_pages()  # before anything loads Polars
     try:
         code = app(standalone_mode=False)
     except typer.Abort:

@@ -176,6 +176,30 @@ def test_store_then_duplicate(tmp_path):
         assert con.execute("SELECT DISTINCT source_sha256 FROM results").fetchall() == [("a" * 64,)]
 
 
+def test_result_ids_follow_the_files_and_their_rows_and_the_sequence_keeps_up(tmp_path):
+    db = tmp_path / "k.duckdb"
+    store_ingested(db, file=record(), results=results_frame(3), register=None)
+    chunks = [results_frame(2, batch="B2"), results_frame(4, batch="B3")]
+    store_ingested(db, file=record("b" * 64, "big.csv"), results=iter(chunks), register=None)
+    with duckdb.connect(str(db)) as con:
+        rows = con.execute(
+            "SELECT result_id, batch_id, source_row FROM results ORDER BY result_id"
+        ).fetchall()
+        assert rows == [
+            (1, "B1", 2),
+            (2, "B1", 3),
+            (3, "B1", 4),
+            (4, "B2", 2),
+            (5, "B2", 3),
+            (6, "B3", 2),
+            (7, "B3", 3),
+            (8, "B3", 4),
+            (9, "B3", 5),
+        ]
+        # Whoever next takes an id from the column's sequence gets a new one.
+        assert con.execute("SELECT nextval('results_seq')").fetchone() == (10,)
+
+
 def test_fault_before_commit_leaves_nothing(tmp_path):
     db = tmp_path / "k.duckdb"
 

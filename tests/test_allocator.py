@@ -1,0 +1,50 @@
+"""kqc asks Polars' allocator to keep freed pages, before Polars loads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from kqc import allocator
+
+_CLI_RUN = (
+    "import os, sys\n"
+    "sys.argv = ['kqc', 'thresholds', '--format', 'json']\n"
+    "from kqc import cli\n"
+    "try:\n"
+    "    cli.main()\n"
+    "finally:\n"
+    "    print(os.environ.get('_RJEM_MALLOC_CONF'), 'polars' in sys.modules, file=sys.stderr)\n"
+)
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k != allocator.SETTING}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**clean, **env}
+    )
+
+
+def test_the_command_sets_it_before_polars_loads_and_polars_then_loads():
+    done = _python(_CLI_RUN)
+    assert done.returncode == 0, done.stderr
+    conf, loaded = done.stderr.split()
+    # Polars puts its own first; what follows overrides it.
+    assert conf.endswith("," + allocator.KEEP_FREED_PAGES) and loaded == "True"
+
+
+def test_a_setting_given_to_the_process_is_kept():
+    done = _python(_CLI_RUN, _RJEM_MALLOC_CONF="dirty_decay_ms:0")
+    conf, _ = done.stderr.split()
+    assert conf.endswith(",dirty_decay_ms:0") and allocator.KEEP_FREED_PAGES not in conf
+
+
+def test_too_late_once_polars_is_loaded():
+    code = (
+        "import os, polars\n"
+        "from kqc import allocator\n"
+        "print(allocator.keep_freed_pages(), os.environ.get(allocator.SETTING))\n"
+    )
+    kept, conf = _python(code).stdout.split()
+    assert kept == "False" and allocator.KEEP_FREED_PAGES not in conf
