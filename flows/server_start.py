@@ -1,29 +1,38 @@
 """Prefect's embedded server, started while kqc loads.
 
 Without PREFECT_API_URL, a flow run starts Prefect's temporary server on its
-first API call: the process imports the server's code, launches it as a
-subprocess, then sleeps until it answers, about seven seconds on two cores.
+first API call: the process imports the server's code (2-3 s), launches it as
+a subprocess, then sleeps until it answers, about seven seconds on two cores.
 kqc's own modules (polars, pandera, DuckDB, the readers and rules) take most
-of a second more to import, and nothing stops them loading on the other core
-during that wait. So `kqc ingest` launches the server first, imports the flow
-while it boots, and joins before the run starts.
+of a second more to import. So `kqc ingest` launches the server's process as
+soon as Prefect's settings are loaded, loads the server's code in the parent
+and kqc's modules while it boots, and joins before the run starts.
 
 This reaches into Prefect's SubprocessASGIServer, the class the flow's client
-uses (one instance per process). Should that ever fail, nothing is lost: the
-flow run starts the server itself, as it would have anyway.
+uses (one instance per process): its launch command is repeated here, and a
+test checks it against Prefect's own. Should any of it fail, nothing is lost:
+the flow run starts the server itself, as it would have anyway.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import os
+import random
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 _log = logging.getLogger(__name__)
 
-# The server's import takes seconds; launching it after the import is quick.
+# Launching waits for nothing but a free port; the bound is for a stuck thread.
 _LAUNCH_WAIT_SECONDS = 120.0
 
 
@@ -33,6 +42,7 @@ class ServerStart:
 
     embedded: bool = False  # the run uses Prefect's embedded server, not the lab's own
     launched: threading.Event = field(default_factory=threading.Event)
+    early_pid: int | None = None  # the server's process, when launched before Prefect loaded
     thread: threading.Thread | None = None
 
     def wait(self) -> None:
@@ -49,6 +59,15 @@ def _wanted() -> bool:
 
 def _start(started: ServerStart) -> None:
     try:
+        early: subprocess.Popen[bytes] | None = _launch()
+    except Exception:  # Prefect's own start below launches it instead
+        _log.debug("embedded server not launched early", exc_info=True)
+        early = None
+    started.early_pid = early.pid if early is not None else None
+    # The server boots in its own process from here on; kqc's modules load
+    # in the main thread while this one loads Prefect's.
+    started.launched.set()
+    try:
         # Prefect's logging first, as `from prefect import flow` sets it up:
         # the server's "Starting temporary server" line belongs in kqc.log.
         import prefect.main  # noqa: F401
@@ -57,19 +76,112 @@ def _start(started: ServerStart) -> None:
         server = SubprocessASGIServer()
     except Exception:  # a Prefect without this class: the flow starts its own
         _log.debug("embedded server not started ahead of the flow", exc_info=True)
-        started.launched.set()
+        if early is not None:
+            early.kill()
         return
-    started.launched.set()  # Popen follows at once; its boot is the wait worth overlapping
+    if early is not None:
+        _adopt(server, early)
     try:
         server.start()
     except Exception:  # the flow's own start tries again and reports the error
         _log.debug("embedded server did not start ahead of the flow", exc_info=True)
 
 
+# What SubprocessASGIServer launches (prefect/server/api/server.py, 3.9):
+# tests/flows/test_server_start.py checks that this is still its command.
+_PORTS = range(8000, 9000)
+_SERVER_ENV = {
+    "PREFECT_UI_ENABLED": "0",
+    "PREFECT__SERVER_EPHEMERAL": "1",
+    "PREFECT__SERVER_FINAL": "1",
+}
+
+
+def _launch() -> subprocess.Popen[bytes]:
+    """Launch the server as SubprocessASGIServer would, with nothing of Prefect
+    loaded but its settings (1.3 s): the class itself lives beside the
+    server's whole code, 2.3 s more to import, and the server's own boot in
+    its process (5-6 s) need not wait for that."""
+    port = _free_port()
+    process = subprocess.Popen(_uvicorn_args(port), env=_server_env())
+    # Until Prefect takes it over (and stops it at exit itself), nothing else
+    # would: a kqc that failed before then must not leave a server behind.
+    atexit.register(_stop, process)
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _free_port() -> int:
+    for _ in range(10):
+        port = random.choice(_PORTS)
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port for the embedded server")
+
+
+def _uvicorn_args(port: int) -> list[str]:
+    import prefect
+
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(prefect.__module_path__.parent),
+        "--factory",
+        "prefect.server.api.server:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--lifespan",
+        "on",
+    ]
+
+
+def _server_env() -> dict[str, str]:
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings().to_environment_variables(exclude_unset=True)
+    return {**os.environ, **_SERVER_ENV, **settings}
+
+
+def _adopt(server: Any, early: subprocess.Popen[bytes]) -> None:
+    """Have `server.start()` take the process launched early as the first one
+    it launches: Prefect then logs, waits for health, retries on another port
+    if this one was taken meanwhile (exit code 3) and stops it at exit, as
+    for its own. A process that died already is not taken."""
+    if early.poll() is not None:
+        return
+    args = [str(a) for a in cast(list[str], early.args)]
+    server.port = int(args[args.index("--port") + 1])
+    launch_own = server._run_uvicorn_command
+    waiting = [early]
+
+    def the_early_one_first() -> subprocess.Popen[bytes]:
+        return waiting.pop() if waiting else cast(subprocess.Popen[bytes], launch_own())
+
+    server._run_uvicorn_command = the_early_one_first
+
+
 def start_embedded_server() -> ServerStart:
     """Begin starting Prefect's embedded server when a flow run would. Returns
-    once the server's code is loaded (the next imports then run beside the
-    server's boot, not against its import for the interpreter)."""
+    once the server's process is launched (or its launch failed)."""
     if not _wanted():
         return ServerStart()
     started = ServerStart(embedded=True)

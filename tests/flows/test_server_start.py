@@ -22,6 +22,7 @@ started.wait()
 from prefect.server.api.server import SubprocessASGIServer
 
 servers = {str(k): v.api_url for k, v in SubprocessASGIServer._instances.items() if v.running}
+pids = [v.server_process.pid for v in SubprocessASGIServer._instances.values() if v.running]
 if not servers:
     print(json.dumps({"ahead": started.thread is not None, "servers": {}}))
     raise SystemExit(0)
@@ -36,15 +37,30 @@ def where() -> str:
     return str(get_run_context().client.api_url)
 
 
+def uvicorn_children() -> int:
+    import os
+    found = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"uvicorn" in cmd:
+            found += 1
+    return found
+
+
 health = httpx.get(next(iter(servers.values())) + "/health").status_code
 print(json.dumps({"ahead": started.thread is not None, "servers": servers,
-                  "health": health, "flow": where()}))
+                  "health": health, "flow": where(), "processes": uvicorn_children(),
+                  "early": started.early_pid, "pids": pids}))
 """
 
 
-def _run(tmp_path: Path, **env: str) -> tuple[dict, str]:
+def _run(tmp_path: Path, prelude: str = "", **env: str) -> tuple[dict, str]:
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
+        [sys.executable, "-c", prelude + SCRIPT],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -71,6 +87,21 @@ def test_the_flow_runs_on_the_server_started_ahead(tmp_path):
     assert list(seen["servers"]) == ["None"]
     assert seen["health"] == 200
     assert seen["flow"].rstrip("/") == seen["servers"]["None"]
+    # The one launched early, taken over by Prefect.
+    assert seen["processes"] == 1 and seen["pids"] == [seen["early"]]
+
+
+def test_a_failed_early_launch_leaves_the_start_to_prefect(tmp_path):
+    prelude = (
+        "import kqc.flows.server_start as s\n"
+        "def _fail():\n"
+        "    raise OSError('no process for you')\n"
+        "s._launch = _fail\n"
+    )
+    seen, log = _run(tmp_path, prelude)
+    assert log.count("Starting temporary server") == 1, log
+    assert seen["health"] == 200 and seen["processes"] == 1 and seen["early"] is None
+    assert seen["flow"].rstrip("/") == seen["servers"]["None"]
 
 
 def test_a_labs_own_server_means_none_is_started(tmp_path):
@@ -88,3 +119,24 @@ def test_runs_on_the_embedded_server_send_no_heartbeats():
     with heartbeats_only_where_read(ServerStart(embedded=False)):
         assert get_current_settings().flows.heartbeat_frequency == default
     assert get_current_settings().flows.heartbeat_frequency == default
+
+
+def test_the_early_launch_is_prefects_own_command(monkeypatch):
+    """The server launched before Prefect's server code loads is launched as
+    SubprocessASGIServer launches it (a Prefect upgrade that changes the
+    command fails here, not in a lab)."""
+    from prefect.server.api import server as prefect_server
+
+    from kqc.flows import server_start
+
+    launched: list[tuple[list[str], dict[str, str]]] = []
+
+    def popen(args, env, **_):
+        launched.append(([str(a) for a in args], dict(env)))
+
+    monkeypatch.setattr(prefect_server.subprocess, "Popen", popen)
+    prefect_server.SubprocessASGIServer(port=8123)._run_uvicorn_command()
+    prefect_server.SubprocessASGIServer._instances.pop(8123, None)
+    ((theirs_args, theirs_env),) = launched
+    assert server_start._uvicorn_args(8123) == theirs_args
+    assert server_start._server_env() == theirs_env
