@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from kqc.prefect_api import stop_server
+
 _log = logging.getLogger(__name__)
 
 # Launching waits for nothing but a free port; the bound is for a stuck thread.
@@ -106,18 +108,8 @@ def _launch() -> subprocess.Popen[bytes]:
     process = subprocess.Popen(_uvicorn_args(port), env=_server_env())
     # Until Prefect takes it over (and stops it at exit itself), nothing else
     # would: a kqc that failed before then must not leave a server behind.
-    atexit.register(_stop, process)
+    atexit.register(stop_server, process, wait_s=5)
     return process
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _free_port() -> int:

@@ -56,6 +56,18 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def stop_server(process: subprocess.Popen[bytes], *, wait_s: float) -> None:
+    """Ask a server process to stop, and kill it if it has not within wait_s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
@@ -107,9 +119,4 @@ def prefect_api(logs: Path) -> Iterator[str]:
         yield url
     finally:
         os.environ.pop(API_ENV, None)
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server, wait_s=10)

@@ -1,6 +1,7 @@
 """`kqc batch` (the dossier) and the exports of `kqc flags` / `kqc batch`, as a
 QA lead runs them: real processes on the demo database, outputs and exit
-codes pinned, files read back, and no Prefect on the read-only path."""
+codes pinned, files read back, no Prefect on the read-only path and no Polars
+for a dossier shown in a terminal or as json."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from kqc.store import batch_statuses, read_dossier, read_dossier_rows, record_review
 from tests.cli.test_cli import kqc
 from tests.conftest import copy_demo
 
@@ -253,7 +255,31 @@ def test_a_page_of_flags_starts_without_polars(demo_db, tmp_path):
     assert not {"polars", "pyarrow", "pydantic"} & loaded, sorted(loaded)
 
 
-def test_a_dossier_reads_without_pyarrow(demo_db, tmp_path):
-    loaded, code = _modules_loaded_by(["batch", "KR-2611-B"], demo_db, tmp_path)
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_dossier_starts_without_polars(demo_db, tmp_path, fmt):
+    """The dossier in a terminal or as json reads a few hundred rows: polars,
+    pyarrow and pydantic would be a third of its time. An export (--out)
+    still writes frames typed as stored."""
+    loaded, code = _modules_loaded_by(["batch", "KR-2611-B", "--format", fmt], demo_db, tmp_path)
     assert code == 1
-    assert "pyarrow" not in loaded and "polars" in loaded, sorted(loaded)
+    assert "duckdb" in loaded
+    assert not {"polars", "pyarrow", "pydantic"} & loaded, sorted(loaded)
+
+
+def test_the_shown_dossier_and_the_export_read_the_same(db):
+    """A terminal's dossier is read as plain rows, an export's as frames:
+    every batch, a reviewed one too, reads the same values in the same order."""
+    flag_id = read_dossier_rows(db, "KR-2611-B").flags[0]["flag_id"]
+    record_review(db, flag_id, "confirm", "Q. Lead", None)
+    batch_ids = [row["batch_id"] for row in batch_statuses(db).to_dicts()]
+    assert "EVIL-1" in batch_ids
+    for batch_id in batch_ids:
+        frames, rows = read_dossier(db, batch_id), read_dossier_rows(db, batch_id)
+        assert (rows.register, rows.status, rows.open_flags) == (
+            frames.register,
+            frames.status,
+            frames.open_flags,
+        )
+        for part in ("results", "flags", "reviews", "current", "thresholds", "history"):
+            assert getattr(rows, part) == getattr(frames, part).to_dicts(), (batch_id, part)
+    assert read_dossier_rows(db, "KR-2611-B").reviews[0]["flag_id"] == flag_id

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kqc.store.connection import connect, migrate, transaction
+    from kqc.store.dossier import StoredDossier, read_dossier, read_dossier_rows
     from kqc.store.errors import DatabaseLocked, NotADatabase, StoreError
     from kqc.store.evaluation import (
         all_batch_ids,
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
     )
 
 # Where each public name lives: a part loads on first use, so a read-only
-# command (`kqc flags`) never pays for the evaluation and writes that bring
-# in polars; its start is most of its time.
+# command (`kqc flags`, `kqc batch`) never pays for the writes that bring in
+# polars; its start is most of its time.
 _HOME = {
     "DatabaseLocked": "errors",
     "FileRecord": "writes",
@@ -50,6 +51,7 @@ _HOME = {
     "RejectedWhileStoring": "writes",
     "Review": "reviews",
     "StoreError": "errors",
+    "StoredDossier": "dossier",
     "all_batch_ids": "evaluation",
     "batch_statuses": "queries",
     "clear_queue": "evaluation",
@@ -63,6 +65,8 @@ _HOME = {
     "migrate": "connection",
     "potency_results": "evaluation",
     "queued_batch_ids": "evaluation",
+    "read_dossier": "dossier",
+    "read_dossier_rows": "dossier",
     "record_review": "reviews",
     "replace_thresholds": "evaluation",
     "save_potency": "evaluation",
@@ -93,6 +97,7 @@ __all__ = [
     "RejectedWhileStoring",
     "Review",
     "StoreError",
+    "StoredDossier",
     "all_batch_ids",
     "batch_statuses",
     "clear_queue",
@@ -106,6 +111,8 @@ __all__ = [
     "migrate",
     "potency_results",
     "queued_batch_ids",
+    "read_dossier",
+    "read_dossier_rows",
     "record_review",
     "replace_thresholds",
     "save_potency",

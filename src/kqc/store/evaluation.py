@@ -7,11 +7,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
-import polars as pl
 
 from kqc.store.connection import frame, registered, run
+
+# Polars loads with the first frame made, not with this module: the
+# dossier's polars-free reader shares the evidence queries below.
+if TYPE_CHECKING:
+    import polars as pl
 
 _THRESHOLD_COLUMNS = (
     "rule",
@@ -50,6 +55,8 @@ def thresholds_version(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def replace_thresholds(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, version: str) -> None:
+    import polars as pl
+
     incoming = frame.select(_THRESHOLD_COLUMNS).with_columns(pl.lit(version).alias("version"))
     names = ", ".join((*_THRESHOLD_COLUMNS, "version"))
     with registered(con, incoming_thresholds=incoming):
@@ -76,6 +83,8 @@ def _span(batch_ids: list[str]) -> list[object]:
 
 def _wanted(batch_ids: list[str]) -> pl.DataFrame:
     """The batch ids as a one-column frame, registered as `wanted_batches`."""
+    import polars as pl
+
     return pl.DataFrame({"batch_id": batch_ids}, schema={"batch_id": pl.String})
 
 
@@ -108,6 +117,47 @@ def save_potency(con: duckdb.DuckDBPyConnection, batch_ids: list[str], means: pl
         )
 
 
+class Query(NamedTuple):
+    """A statement and its parameters."""
+
+    sql: str
+    params: list[object]
+
+
+class EvidenceQueries(NamedTuple):
+    """The queries behind `evidence`, for a reader of its own (the dossier
+    reads one batch's evidence as plain rows, without polars)."""
+
+    results: Query
+    register: Query
+    history: Query
+
+
+def evidence_queries(batch_ids: list[str], columns: Sequence[str] | None = None) -> EvidenceQueries:
+    """The current results, register rows and product history of `batch_ids`
+    (see `evidence`). The results come back in no set order: a reader puts
+    them in the order they were stored, by result_id, as `evidence` does."""
+    chosen = "*" if columns is None else ", ".join(columns)
+    # The ids as one list parameter: as fast as a registered table at
+    # thousands of ids, and nothing to convert through pyarrow.
+    wanted = "(SELECT unnest(?::VARCHAR[]))"
+    return EvidenceQueries(
+        Query(
+            f"SELECT {chosen} FROM results WHERE superseded_by IS NULL"
+            f" AND batch_id BETWEEN ? AND ? AND batch_id IN {wanted}",
+            [*_span(batch_ids), batch_ids],
+        ),
+        Query(f"SELECT * FROM batches WHERE batch_id IN {wanted}", [batch_ids]),
+        Query(
+            "SELECT b.product_id, p.batch_id, coalesce(b.manufactured_on, '') AS made,"
+            " p.unit, p.mean_value"
+            " FROM batch_potency p JOIN batches b USING (batch_id)"
+            f" WHERE b.product_id IN (SELECT product_id FROM batches WHERE batch_id IN {wanted})",
+            [batch_ids],
+        ),
+    )
+
+
 def evidence(
     con: duckdb.DuckDBPyConnection,
     batch_ids: list[str],
@@ -122,35 +172,22 @@ def evidence(
     (batch_potency), with the date each batch was made: a few rows per
     product, however many results the database holds. `read` is
     `small_frame` for one batch's dossier (no pyarrow to import)."""
-    chosen = "*" if columns is None else ", ".join(columns)
-    # The ids as one list parameter: as fast as a registered table at
-    # thousands of ids, and nothing to convert through pyarrow.
-    wanted = "(SELECT unnest(?::VARCHAR[]))"
-    results = read(
-        con,
-        f"SELECT {chosen} FROM results WHERE superseded_by IS NULL"
-        f" AND batch_id BETWEEN ? AND ? AND batch_id IN {wanted}",
-        [*_span(batch_ids), batch_ids],
-    )
+    queries = evidence_queries(batch_ids, columns)
+    results = read(con, *queries.results)
     # In the order they were stored: a scan joined to the wanted ids comes
     # back in an order that changes from run to run with DuckDB's
     # threads, and the rules list result ids (and quote the first) in the
     # order they are given; an unchanged finding must keep its evidence.
     if not results.get_column("result_id").is_sorted():
         results = results.sort("result_id", maintain_order=True)
-    register = read(con, f"SELECT * FROM batches WHERE batch_id IN {wanted}", [batch_ids])
-    history = read(
-        con,
-        "SELECT b.product_id, p.batch_id, coalesce(b.manufactured_on, '') AS made,"
-        " p.unit, p.mean_value"
-        " FROM batch_potency p JOIN batches b USING (batch_id)"
-        f" WHERE b.product_id IN (SELECT product_id FROM batches WHERE batch_id IN {wanted})",
-        [batch_ids],
-    )
+    register = read(con, *queries.register)
+    history = read(con, *queries.history)
     return results, register, history
 
 
 def _hash(frame: pl.DataFrame) -> pl.Series:
+    import polars as pl
+
     parts = frame.select(
         pl.concat_str(
             [

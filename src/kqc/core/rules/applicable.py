@@ -3,11 +3,13 @@ the register names on top, and only limits written for the batch's form."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import polars as pl
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from kqc.core.rules.model import Batch, Threshold
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # A batch with no register has no known form: judge it as the most common
 # kratom product, a dried powder (the stricter USP <2023> botanical row).
@@ -15,8 +17,13 @@ DEFAULT_FORM = "powder"
 
 
 def thresholds_from_frame(frame: pl.DataFrame) -> list[Threshold]:
+    return thresholds_from_rows(frame.iter_rows(named=True))
+
+
+def thresholds_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Threshold]:
+    """Thresholds rows (the thresholds table's columns) as Threshold values."""
     out = []
-    for row in frame.iter_rows(named=True):
+    for row in rows:
         forms = tuple(f.strip().lower() for f in (row["forms"] or "").split(";") if f.strip())
         out.append(
             Threshold(

@@ -9,15 +9,19 @@ definition of every finding; the cost follows the findings, not the results.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
-
-import polars as pl
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from kqc.core.rules import dose, drift, limits, panel, qc
 from kqc.core.rules.applicable import DEFAULT_FORM, batch_profiles
+from kqc.core.rules.families import FAMILIES, LIMIT_RULES, Needs
 from kqc.core.rules.model import Batch, Finding, Threshold, to_frame
-from kqc.core.rules.screen import FAMILIES, LIMIT_RULES, Needs, screen, to_read
+
+# Polars and the screen load with the first evaluation, not with this
+# module: the package imports it, and a dossier in a terminal reads one
+# batch's rules without Polars.
+if TYPE_CHECKING:
+    import polars as pl
 
 # The history frame: one control-chart point per batch of the products
 # evaluated (drift.batch_means, with the product and the date it was made).
@@ -55,8 +59,15 @@ def batch_findings(
 
 def product_means(history: pl.DataFrame) -> dict[str, list[tuple[str, str, float, str]]]:
     """product -> [(made, batch_id, mean, unit)] for every batch with a mean."""
+    return means_by_product(history.select(HISTORY_COLUMNS).iter_rows(named=True))
+
+
+def means_by_product(
+    history: Iterable[Mapping[str, Any]],
+) -> dict[str, list[tuple[str, str, float, str]]]:
+    """product_means of history rows (HISTORY_COLUMNS) as plain dicts."""
     means: dict[str, list[tuple[str, str, float, str]]] = defaultdict(list)
-    for row in history.select(HISTORY_COLUMNS).iter_rows(named=True):
+    for row in history:
         means[row["product_id"]].append(
             (row["made"] or "", row["batch_id"], row["mean_value"], row["unit"])
         )
@@ -92,6 +103,10 @@ def evaluate(
     products, with the date it was made). The screen runs from SCREEN_FROM
     results up (`screened` forces it on or off); without it every rule reads
     every batch: the same flags, the screen's reference."""
+    import polars as pl
+
+    from kqc.core.rules.screen import screen, to_read
+
     if screened is None:
         screened = results.height >= SCREEN_FROM
     if screened:

@@ -19,7 +19,6 @@ tests/core/rules/test_screen.py hold the screen to the rules on random batches.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import polars as pl
 
@@ -27,21 +26,12 @@ from kqc.core.qualifiers import ABOVE_ULOQ, CENSORED_BELOW, DETECTED, TNTC
 from kqc.core.rules.applicable import applicable, batch_profiles
 from kqc.core.rules.dose import MEAN_VALUE, OK_ALKALOID_SUM
 from kqc.core.rules.drift import MIN_EARLIER
+from kqc.core.rules.families import FAMILIES as FAMILIES  # importable from here, as before
+from kqc.core.rules.families import LIMIT_RULES, Needs
 from kqc.core.rules.limits import PER_G_UNITS
 from kqc.core.rules.model import Batch, Threshold
 from kqc.core.rules.panel import PANELS
 
-# The families of rules, in the order a batch's findings are listed.
-FAMILIES = (
-    "limits",
-    "label_claim",
-    "content_uniformity",
-    "seven_oh",
-    "drift",
-    "qc",
-    "panel",
-)
-LIMIT_RULES = ("heavy_metal", "microbial", "residual_solvent", "adulterant", "synthetic_alkaloid")
 _RULES = (*LIMIT_RULES, "label_claim", "content_uniformity", "7oh_ratio", "potency_drift")
 _RULES_ALL = (*_RULES, "qc_failure")
 MITRAGYNINE = "mitragynine"
@@ -661,15 +651,6 @@ def _panel(summed: pl.DataFrame, batch_ids: list[str]) -> set[str]:
         .filter(pl.col("n") == len(wanted))
     )
     return set(batch_ids) - _ids(complete)
-
-
-@dataclass
-class Needs:
-    """What the rules must read: for each family the batches where it could
-    find something, and for the limit rules which analytes of each batch."""
-
-    batches: dict[str, set[str]]
-    limit_analytes: dict[str, set[str]]
 
 
 def screen(

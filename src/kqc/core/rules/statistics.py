@@ -6,35 +6,63 @@ Computed when asked (nothing here is stored), from the same evidence the
 rules read and with the rules' own functions, so the dossier cannot disagree
 with the flags. Non-detects are never zeros: a row for one carries its
 qualifier and the most it can be (its bound), never a value of 0.
+
+The figures are plain rows (statistic_rows, worst_rows_per_limit): a dossier
+in a terminal shows them without loading Polars. batch_statistics and
+worst_per_limit give the same rows as Polars frames.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import statistics
-from typing import Any
-
-import polars as pl
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from kqc.core.qualifiers import ABOVE_ULOQ, CENSORED_BELOW, TNTC
 from kqc.core.rules import dose, drift, limits
 from kqc.core.rules.applicable import applicable, batch_profiles
-from kqc.core.rules.evaluate import product_means
+from kqc.core.rules.evaluate import means_by_product
 from kqc.core.rules.model import Batch, Threshold, censored_bound, judge
 
-STATISTICS_SCHEMA: dict[str, pl.DataType] = {
-    "rule": pl.String(),
-    "analyte": pl.String(),
-    "sample_id": pl.String(),
-    "statistic": pl.String(),
-    "value": pl.Float64(),
-    "qualifier": pl.String(),  # set when `value` is a bound (a non-detect), not a measurement
-    "unit": pl.String(),
-    "limit_value": pl.Float64(),
-    "ratio_to_limit": pl.Float64(),  # value / limit, for upper limits only
-    "verdict": pl.String(),  # pass, fail, inconclusive; NULL for a figure with no limit
-    "profile": pl.String(),
-    "note": pl.String(),
-}
+if TYPE_CHECKING:
+    import polars as pl
+
+    STATISTICS_SCHEMA: dict[str, pl.DataType]
+
+
+def __getattr__(name: str) -> Any:
+    # STATISTICS_SCHEMA is made of Polars types, so it is built when first
+    # asked for: a dossier in a terminal loads these rules without Polars.
+    if name == "STATISTICS_SCHEMA":
+        return _statistics_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _statistics_schema() -> dict[str, pl.DataType]:
+    """STATISTICS_SCHEMA: one row per figure, the columns of a _row."""
+    import polars as pl
+
+    return {
+        "rule": pl.String(),
+        "analyte": pl.String(),
+        "sample_id": pl.String(),
+        "statistic": pl.String(),
+        "value": pl.Float64(),
+        "qualifier": pl.String(),  # set when `value` is a bound (a non-detect), not a measurement
+        "unit": pl.String(),
+        "limit_value": pl.Float64(),
+        "ratio_to_limit": pl.Float64(),  # value / limit, for upper limits only
+        "verdict": pl.String(),  # pass, fail, inconclusive; NULL for a figure with no limit
+        "profile": pl.String(),
+        "note": pl.String(),
+    }
+
+
+# The figures a row holds as numbers (Float64 in STATISTICS_SCHEMA).
+_NUMBERS = ("value", "limit_value", "ratio_to_limit")
 
 # Limit rules judged result by result (limits.evaluate runs the same ones).
 _LIMIT_RULES = ("heavy_metal", "microbial", "residual_solvent", "adulterant", "synthetic_alkaloid")
@@ -363,16 +391,17 @@ def seven_oh(batch: Batch, thresholds: list[Threshold]) -> list[dict[str, Any]]:
 
 
 def earlier_batches(
-    batch_id: str, register: dict[str, Any] | None, history: pl.DataFrame
+    batch_id: str, register: dict[str, Any] | None, history: Iterable[Mapping[str, Any]]
 ) -> list[tuple[str, float, str]]:
     """(batch_id, mean, unit) of the product's batches made before this one,
-    as the evaluation chooses them (rules.evaluate)."""
-    if register is None or history.is_empty():
+    as the evaluation chooses them (rules.evaluate); `history` is rows of
+    HISTORY_COLUMNS."""
+    if register is None:
         return []
     made = register.get("made") or register.get("manufactured_on") or ""
     return [
         (b, m, u)
-        for when, b, m, u in product_means(history).get(register["product_id"], [])
+        for when, b, m, u in means_by_product(history).get(register["product_id"], [])
         if (when, b) < (made, batch_id)
     ]
 
@@ -498,6 +527,73 @@ def _presence(batch: Batch, t: Threshold) -> list[dict[str, Any]]:
 # --- the batch ----------------------------------------------------------------
 
 
+def statistic_rows(
+    batch_id: str,
+    results: list[dict[str, Any]],
+    register: dict[str, Any] | None,
+    thresholds: list[Threshold],
+    history: Iterable[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every rule's figures for one batch, one dict per figure (the columns
+    of STATISTICS_SCHEMA): from its current `results`, its `register` row
+    (None when QA has not registered it), the `thresholds` in force and its
+    product's control-chart `history` (rows of rules.evaluate.HISTORY_COLUMNS)."""
+    batch = Batch(batch_id, results, register, batch_profiles(register))
+    rows = content_uniformity(batch, thresholds)
+    rows += label_claim(batch, thresholds)
+    rows += seven_oh(batch, thresholds)
+    rows += potency_drift(batch, thresholds, earlier_batches(batch_id, register, history))
+    rows += contaminants(batch, thresholds)
+    return [_as_figures(row) for row in rows]
+
+
+def _as_figures(row: dict[str, Any]) -> dict[str, Any]:
+    """The row as STATISTICS_SCHEMA holds it: numbers as floats (a count of
+    units is 10.0), at 12 significant digits as flags keep them: 0.82, not
+    0.8200000000000001."""
+    for name in _NUMBERS:
+        if row[name] is not None:
+            row[name] = round_sig_figs(float(row[name]), 12)
+    return row
+
+
+def round_sig_figs(value: float, digits: int) -> float:
+    """`value` at `digits` significant digits, to the bit as Polars'
+    round_sig_figs gives it (what the flags' figures are rounded with): the
+    scaling by 10^n split into 2^n, which is exact, and 5^n."""
+    if value == 0.0 or not math.isfinite(value):
+        return value
+    exponent = digits - 1 - math.floor(math.log10(abs(value)))
+    five = _integer_power(5.0, exponent)
+    scaled = _round_half_away(math.ldexp(value, exponent) * five)
+    rounded = math.ldexp(scaled / five, -exponent)
+    return rounded if math.isfinite(rounded) else value
+
+
+def _integer_power(base: float, exponent: int) -> float:
+    """base ** exponent by squaring, as Rust's powi computes it (Python's **
+    differs in the last bit for large exponents)."""
+    result = 1.0
+    n = abs(exponent)
+    while True:
+        if n & 1:
+            result *= base
+        n //= 2
+        if n == 0:
+            break
+        base *= base
+    return 1.0 / result if exponent < 0 else result
+
+
+def _round_half_away(x: float) -> float:
+    """The nearest whole number, halves away from zero (Python's round()
+    takes halves to even)."""
+    whole = float(math.floor(abs(x)))
+    if abs(x) - whole >= 0.5:
+        whole += 1.0
+    return math.copysign(whole, x)
+
+
 def batch_statistics(
     batch_id: str,
     results: pl.DataFrame,
@@ -505,49 +601,64 @@ def batch_statistics(
     thresholds: list[Threshold],
     history: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Every rule's figures for one batch (STATISTICS_SCHEMA): from its
-    current `results`, its `register` row (None when QA has not registered
-    it), the `thresholds` in force and its product's control-chart `history`
+    """statistic_rows as a frame (STATISTICS_SCHEMA), from frames of the
+    batch's current `results` and of its product's `history`
     (rules.evaluate.HISTORY_COLUMNS)."""
-    batch = Batch(batch_id, results.to_dicts(), register, batch_profiles(register))
-    rows = content_uniformity(batch, thresholds)
-    rows += label_claim(batch, thresholds)
-    rows += seven_oh(batch, thresholds)
-    rows += potency_drift(batch, thresholds, earlier_batches(batch_id, register, history))
-    rows += contaminants(batch, thresholds)
-    # 12 significant digits, as flags keep them: 0.82, not 0.8200000000000001.
-    return pl.DataFrame(rows, schema=STATISTICS_SCHEMA, orient="row").with_columns(
-        pl.col("value", "limit_value", "ratio_to_limit").round_sig_figs(12)
-    )
+    import polars as pl
+
+    history_rows = history.iter_rows(named=True)
+    rows = statistic_rows(batch_id, results.to_dicts(), register, thresholds, history_rows)
+    return pl.DataFrame(rows, schema=_statistics_schema(), orient="row")
 
 
 _VERDICT_RANK = {"fail": 0, "inconclusive": 1, "pass": 2}
+_LIMIT_KEYS = ("rule", "analyte", "statistic", "unit", "limit_value", "profile")
+
+
+def worst_rows_per_limit(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per rule, analyte, figure and limit: the worst result of the
+    batch against it (a failure first, then an inconclusive one, then the
+    highest share of the limit, then the highest value; among equals the
+    first), its note saying how many results stand behind it. Batch-level
+    figures (no sample) are kept as they are, and every row keeps its place.
+    A terminal shows this; the json and the exports keep every row."""
+    per_limit: dict[tuple[Any, ...], list[int]] = {}
+    for at, row in enumerate(rows):
+        if row["sample_id"] is not None:
+            per_limit.setdefault(tuple(row[k] for k in _LIMIT_KEYS), []).append(at)
+    shown = {at: row for at, row in enumerate(rows) if row["sample_id"] is None}
+    for behind in per_limit.values():
+        worst = min(behind, key=lambda at: _badness(rows[at]))  # the first of equals
+        row = rows[worst]
+        if len(behind) > 1 and row["note"] is not None:
+            row = {**row, "note": f"worst of {len(behind)} results; {row['note']}"}
+        shown[worst] = row
+    return [shown[at] for at in sorted(shown)]
+
+
+def _badness(row: dict[str, Any]) -> tuple[Any, ...]:
+    """The smaller, the worse: verdict, then share of the limit and value,
+    each highest first with a missing one last (NaN, as Polars sorts it,
+    above any number)."""
+    return (
+        _VERDICT_RANK.get(row["verdict"], 3),
+        *_highest_first(row["ratio_to_limit"]),
+        *_highest_first(row["value"]),
+    )
+
+
+def _highest_first(value: float | None) -> tuple[int, float]:
+    if value is None:
+        return (2, 0.0)
+    if math.isnan(value):
+        return (0, 0.0)
+    return (1, -value)
 
 
 def worst_per_limit(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per rule, analyte, figure and limit: the worst result of the
-    batch against it (a failure first, then an inconclusive one, then the
-    highest share of the limit), its note saying how many results stand
-    behind it. Batch-level figures (no sample) are kept as they are. A
-    terminal shows this; the json and the exports keep every row."""
+    """worst_rows_per_limit of a statistics frame, as a frame of its schema."""
     if frame.is_empty():
         return frame
-    keys = ["rule", "analyte", "statistic", "unit", "limit_value", "profile"]
-    per_result = (
-        frame.with_row_index("_order")
-        .filter(pl.col("sample_id").is_not_null())
-        .with_columns(
-            pl.col("verdict").replace_strict(_VERDICT_RANK, default=3).alias("_rank"),
-            pl.len().over(keys).alias("_n"),
-        )
-        .sort(["_rank", "ratio_to_limit", "value"], descending=[False, True, True], nulls_last=True)
-        .unique(subset=keys, keep="first", maintain_order=True)
-        .with_columns(
-            pl.when(pl.col("_n") > 1)
-            .then(pl.format("worst of {} results; {}", pl.col("_n"), pl.col("note")))
-            .otherwise(pl.col("note"))
-            .alias("note")
-        )
-    )
-    whole = frame.with_row_index("_order").filter(pl.col("sample_id").is_null())
-    return pl.concat([whole, per_result.select(whole.columns)]).sort("_order").drop("_order")
+    import polars as pl
+
+    return pl.DataFrame(worst_rows_per_limit(frame.to_dicts()), schema=frame.schema)
