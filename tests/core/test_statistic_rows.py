@@ -15,8 +15,8 @@ import hypothesis.strategies as st
 import polars as pl
 from hypothesis import given, settings
 
+from kqc.core.rules.frames import STATISTICS_SCHEMA
 from kqc.core.rules.statistics import (
-    STATISTICS_SCHEMA,
     batch_statistics,
     round_sig_figs,
     statistic_rows,

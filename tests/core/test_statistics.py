@@ -11,7 +11,8 @@ import pytest
 
 from kqc.core.rules import dose
 from kqc.core.rules.evaluate import HISTORY_COLUMNS, batch_findings
-from kqc.core.rules.statistics import STATISTICS_SCHEMA, batch_statistics, worst_per_limit
+from kqc.core.rules.frames import STATISTICS_SCHEMA
+from kqc.core.rules.statistics import batch_statistics, worst_per_limit
 from tests.core.rules.helpers import batch, nd, register, result, thresholds
 
 OH = "7_hydroxymitragynine"

@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 
 from kqc.core.qualifiers import ABOVE_ULOQ, BELOW_LOD, DETECTED, NOT_DETECTED, TNTC
-from kqc.core.rules import FLAG_SCHEMA, Finding, batch_profiles, evaluate
+from kqc.core.rules import Finding, batch_profiles, evaluate
 from kqc.core.rules.applicable import applicable
 from kqc.core.rules.evaluate import HISTORY_COLUMNS
+from kqc.core.rules.frames import FLAG_SCHEMA
 from kqc.core.rules.model import judge, to_frame
 from tests.core.rules.helpers import (
     batch,

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from kqc.core.rules import evaluate
-from kqc.core.rules.drift import POTENCY_SCHEMA, _mean_and_n, batch_means
+from kqc.core.rules.drift import _mean_and_n, batch_means
 from kqc.core.rules.evaluate import HISTORY_COLUMNS
+from kqc.core.rules.frames import POTENCY_SCHEMA
 from kqc.core.rules.model import RESULT_FIELDS
 from kqc.core.rules.screen import STAT_MARGIN, clearly_passes
 from tests.core.rules.helpers import threshold, thresholds

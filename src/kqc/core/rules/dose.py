@@ -9,21 +9,15 @@ art. 5(1) and 5(3)); each flag says which was used.
 
 from __future__ import annotations
 
-import functools
 import math
 import statistics
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kqc.core.qualifiers import CENSORED_BELOW
 from kqc.core.rules.applicable import applicable
 from kqc.core.rules.limits import report, verdicts
 from kqc.core.rules.model import Batch, Finding, Threshold, censored_bound, finding, inconclusive
-
-if TYPE_CHECKING:
-    import polars as pl
-
-    MEAN_VALUE: pl.Expr
 
 OK_ALKALOID_SUM = (  # 63 O.S. (OK SB 891) "total kratom alkaloids"
     "mitragynine",
@@ -42,30 +36,6 @@ def mean_value(r: dict[str, Any]) -> float | None:
         bound = censored_bound(r)
         return bound / 2 if bound is not None else None
     return None
-
-
-def __getattr__(name: str) -> Any:
-    # MEAN_VALUE is a Polars expression, so it is built when first asked for:
-    # the rules of one batch (a dossier in a terminal) load without Polars.
-    if name == "MEAN_VALUE":
-        return _mean_value_column()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
-def _mean_value_column() -> pl.Expr:
-    """MEAN_VALUE: mean_value over a column, the same figure for every row (a
-    division by two and a coalesce are exact), held to it by
-    tests/core/rules/test_screen.py."""
-    import polars as pl
-
-    return (
-        pl.when(pl.col("value").is_not_null())
-        .then(pl.col("value").cast(pl.Float64))
-        .when(pl.col("qualifier").is_in(CENSORED_BELOW))
-        .then(pl.coalesce("bound", "loq", "lod").cast(pl.Float64) / 2)
-        .otherwise(None)
-    )
 
 
 def serving_basis(batch: Batch, analyte: str) -> tuple[list[dict], float | None, str] | None:

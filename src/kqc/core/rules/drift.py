@@ -4,7 +4,6 @@ caught before a batch fails its label claim."""
 
 from __future__ import annotations
 
-import functools
 import statistics
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +13,6 @@ from kqc.core.rules.model import Batch, Finding, Threshold, finding
 
 if TYPE_CHECKING:
     import polars as pl
-
-    POTENCY_SCHEMA: dict[str, pl.DataType]
 
 MIN_EARLIER = 5
 
@@ -41,27 +38,6 @@ def _mean_and_n(results: list[dict[str, Any]]) -> tuple[float, str, int] | None:
     return None
 
 
-def __getattr__(name: str) -> Any:
-    # POTENCY_SCHEMA is made of Polars types, so it is built when first asked
-    # for: the rules of one batch (a dossier in a terminal) load without Polars.
-    if name == "POTENCY_SCHEMA":
-        return _potency_schema()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
-def _potency_schema() -> dict[str, pl.DataType]:
-    """POTENCY_SCHEMA: the control-chart points batch_means gives."""
-    import polars as pl
-
-    return {
-        "batch_id": pl.String(),
-        "unit": pl.String(),
-        "mean_value": pl.Float64(),
-        "n": pl.Int64(),
-    }
-
-
 def batch_means(results: pl.DataFrame) -> pl.DataFrame:
     """One control-chart point per batch that has mitragynine results:
     batch_id, unit, mean_value, n (POTENCY_SCHEMA), as _mean_and_n gives it.
@@ -69,7 +45,7 @@ def batch_means(results: pl.DataFrame) -> pl.DataFrame:
     taken in Python, with statistics.fmean as the rule takes it."""
     import polars as pl
 
-    from kqc.core.rules.dose import MEAN_VALUE
+    from kqc.core.rules.frames import MEAN_VALUE, POTENCY_SCHEMA
 
     mg_g = pl.col("unit") == "mg/g"
     points = (
@@ -93,7 +69,7 @@ def batch_means(results: pl.DataFrame) -> pl.DataFrame:
             "mean_value": [statistics.fmean(v) for v in values],
             "n": [len(v) for v in values],
         },
-        schema=_potency_schema(),
+        schema=POTENCY_SCHEMA,
     )
 
 

@@ -3,7 +3,6 @@ finding a rule returns. Rules are pure functions of these."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Iterable
@@ -14,39 +13,6 @@ from kqc.core.qualifiers import ABOVE_ULOQ, CENSORED_BELOW, DETECTED, TNTC
 
 if TYPE_CHECKING:
     import polars as pl
-
-    FLAG_SCHEMA: dict[str, pl.DataType]
-
-
-def __getattr__(name: str) -> Any:
-    # FLAG_SCHEMA is made of Polars types, so it is built when first asked
-    # for: the rules of one batch (a dossier in a terminal) load without Polars.
-    if name == "FLAG_SCHEMA":
-        return _flag_schema()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
-def _flag_schema() -> dict[str, pl.DataType]:
-    """Flags as stored (flags table), one row per finding: FLAG_SCHEMA."""
-    import polars as pl
-
-    return {
-        "flag_id": pl.String(),
-        "batch_id": pl.String(),
-        "rule": pl.String(),
-        "analyte": pl.String(),
-        "severity": pl.String(),
-        "observed": pl.Float64(),
-        "limit_value": pl.Float64(),
-        "unit": pl.String(),
-        "basis": pl.String(),
-        "profile": pl.String(),
-        "source": pl.String(),
-        "threshold_version": pl.String(),
-        "message": pl.String(),
-        "evidence": pl.String(),
-    }
 
 
 # The result fields the rules read (Batch.results rows); evidence for the
@@ -257,6 +223,8 @@ def judge(t: Threshold, r: dict[str, Any], scale: float = 1.0) -> tuple[str, flo
 def to_frame(findings: list[Finding], version: str) -> pl.DataFrame:
     import polars as pl
 
+    from kqc.core.rules.frames import FLAG_SCHEMA
+
     rows = [
         {
             "flag_id": f.flag_id(),
@@ -278,6 +246,6 @@ def to_frame(findings: list[Finding], version: str) -> pl.DataFrame:
     ]
     # Computed figures keep 12 significant digits, as results do: 5.55, not
     # 5.550000000000001, in what a reviewer reads.
-    return pl.DataFrame(rows, schema=_flag_schema()).with_columns(
+    return pl.DataFrame(rows, schema=FLAG_SCHEMA).with_columns(
         pl.col("observed", "limit_value").round_sig_figs(12)
     )

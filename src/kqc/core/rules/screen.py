@@ -24,10 +24,11 @@ import polars as pl
 
 from kqc.core.qualifiers import ABOVE_ULOQ, CENSORED_BELOW, DETECTED, TNTC
 from kqc.core.rules.applicable import applicable, batch_profiles
-from kqc.core.rules.dose import MEAN_VALUE, OK_ALKALOID_SUM
+from kqc.core.rules.dose import OK_ALKALOID_SUM
 from kqc.core.rules.drift import MIN_EARLIER
 from kqc.core.rules.families import FAMILIES as FAMILIES  # importable from here, as before
 from kqc.core.rules.families import LIMIT_RULES, Needs
+from kqc.core.rules.frames import MEAN_VALUE
 from kqc.core.rules.limits import PER_G_UNITS
 from kqc.core.rules.model import Batch, Threshold
 from kqc.core.rules.panel import PANELS

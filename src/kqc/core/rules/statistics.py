@@ -14,7 +14,6 @@ worst_per_limit give the same rows as Polars frames.
 
 from __future__ import annotations
 
-import functools
 import math
 import statistics
 from collections.abc import Iterable, Mapping
@@ -24,48 +23,16 @@ from kqc.core.qualifiers import ABOVE_ULOQ, CENSORED_BELOW, TNTC
 from kqc.core.rules import dose, drift, limits
 from kqc.core.rules.applicable import applicable, batch_profiles
 from kqc.core.rules.evaluate import means_by_product
+from kqc.core.rules.families import LIMIT_RULES
 from kqc.core.rules.model import Batch, Threshold, censored_bound, judge
 
 if TYPE_CHECKING:
     import polars as pl
 
-    STATISTICS_SCHEMA: dict[str, pl.DataType]
 
-
-def __getattr__(name: str) -> Any:
-    # STATISTICS_SCHEMA is made of Polars types, so it is built when first
-    # asked for: a dossier in a terminal loads these rules without Polars.
-    if name == "STATISTICS_SCHEMA":
-        return _statistics_schema()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
-def _statistics_schema() -> dict[str, pl.DataType]:
-    """STATISTICS_SCHEMA: one row per figure, the columns of a _row."""
-    import polars as pl
-
-    return {
-        "rule": pl.String(),
-        "analyte": pl.String(),
-        "sample_id": pl.String(),
-        "statistic": pl.String(),
-        "value": pl.Float64(),
-        "qualifier": pl.String(),  # set when `value` is a bound (a non-detect), not a measurement
-        "unit": pl.String(),
-        "limit_value": pl.Float64(),
-        "ratio_to_limit": pl.Float64(),  # value / limit, for upper limits only
-        "verdict": pl.String(),  # pass, fail, inconclusive; NULL for a figure with no limit
-        "profile": pl.String(),
-        "note": pl.String(),
-    }
-
-
-# The figures a row holds as numbers (Float64 in STATISTICS_SCHEMA).
+# The figures a row holds as numbers (Float64 in frames.STATISTICS_SCHEMA).
 _NUMBERS = ("value", "limit_value", "ratio_to_limit")
 
-# Limit rules judged result by result (limits.evaluate runs the same ones).
-_LIMIT_RULES = ("heavy_metal", "microbial", "residual_solvent", "adulterant", "synthetic_alkaloid")
 _SEVEN_OH = "7_hydroxymitragynine"
 
 
@@ -458,7 +425,7 @@ def contaminants(batch: Batch, thresholds: list[Threshold]) -> list[dict[str, An
     """Each contaminant result against each limit that applies: per gram, per
     day (at the register's daily intake), or absence in a test portion."""
     out: list[dict[str, Any]] = []
-    for rule in _LIMIT_RULES:
+    for rule in LIMIT_RULES:  # judged result by result, as limits.evaluate judges them
         for t in applicable(thresholds, batch, rule):
             if t.basis == "per_g" and not (rule == "synthetic_alkaloid" and t.unit == "ratio"):
                 if t.fails_when == "detected":
@@ -535,7 +502,7 @@ def statistic_rows(
     history: Iterable[Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
     """Every rule's figures for one batch, one dict per figure (the columns
-    of STATISTICS_SCHEMA): from its current `results`, its `register` row
+    of frames.STATISTICS_SCHEMA): from its current `results`, its `register` row
     (None when QA has not registered it), the `thresholds` in force and its
     product's control-chart `history` (rows of rules.evaluate.HISTORY_COLUMNS)."""
     batch = Batch(batch_id, results, register, batch_profiles(register))
@@ -606,9 +573,11 @@ def batch_statistics(
     (rules.evaluate.HISTORY_COLUMNS)."""
     import polars as pl
 
+    from kqc.core.rules.frames import STATISTICS_SCHEMA
+
     history_rows = history.iter_rows(named=True)
     rows = statistic_rows(batch_id, results.to_dicts(), register, thresholds, history_rows)
-    return pl.DataFrame(rows, schema=_statistics_schema(), orient="row")
+    return pl.DataFrame(rows, schema=STATISTICS_SCHEMA, orient="row")
 
 
 _VERDICT_RANK = {"fail": 0, "inconclusive": 1, "pass": 2}
