@@ -17,11 +17,8 @@ the flow run starts the server itself, as it would have anyway.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
-import random
-import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from kqc.prefect_api import stop_server
+from kqc.prefect_api import free_port, stop_server
 
 _log = logging.getLogger(__name__)
 
@@ -91,7 +88,6 @@ def _start(started: ServerStart) -> None:
 
 # What SubprocessASGIServer launches (prefect/server/api/server.py, 3.9):
 # tests/flows/test_server_start.py checks that this is still its command.
-_PORTS = range(8000, 9000)
 _SERVER_ENV = {
     "PREFECT_UI_ENABLED": "0",
     "PREFECT__SERVER_EPHEMERAL": "1",
@@ -104,24 +100,12 @@ def _launch() -> subprocess.Popen[bytes]:
     loaded but its settings (1.3 s): the class itself lives beside the
     server's whole code, 2.3 s more to import, and the server's own boot in
     its process (5-6 s) need not wait for that."""
-    port = _free_port()
+    port = free_port()  # Prefect picks from 8000-8999; any free port serves
     process = subprocess.Popen(_uvicorn_args(port), env=_server_env())
     # Until Prefect takes it over (and stops it at exit itself), nothing else
     # would: a kqc that failed before then must not leave a server behind.
     atexit.register(stop_server, process, wait_s=5)
     return process
-
-
-def _free_port() -> int:
-    for _ in range(10):
-        port = random.choice(_PORTS)
-        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port for the embedded server")
 
 
 def _uvicorn_args(port: int) -> list[str]:

@@ -41,7 +41,8 @@ class ServerFailed(KqcError):
     """The local Prefect server did not start (exit 1)."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on, as the system chooses one."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -86,7 +87,7 @@ def prefect_api(logs: Path) -> Iterator[str]:
         yield configured
         return
     logs.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {
         # A scan every few seconds is a flow run every few seconds: runs older
