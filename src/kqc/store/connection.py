@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -49,6 +49,16 @@ def run(
     return (
         con.execute(sql, params).fetchall() if params is not None else con.execute(sql).fetchall()
     )
+
+
+def rows(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
+) -> list[dict[str, Any]]:
+    """A query's rows as dicts of column name to value (DuckDB's own Python
+    values: those a frame of the same query holds)."""
+    found = con.execute(sql, params) if params is not None else con.execute(sql)
+    names = [column[0] for column in found.description]
+    return [dict(zip(names, row, strict=True)) for row in found.fetchall()]
 
 
 def frame(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import duckdb
 
 from kqc.errors import UsageError
-from kqc.store.connection import connect, run, small_frame
+from kqc.store.connection import connect, rows, run, small_frame
 from kqc.store.evaluation import evidence, evidence_queries
 from kqc.store.queries import require_database
 
@@ -102,14 +102,6 @@ def read_dossier_rows(db: Path, batch_id: str) -> StoredDossier[Rows]:
     """read_dossier as plain rows, each a dict as a frame's to_dicts() gives
     it, read without polars."""
     return _read(db, batch_id, rows, _evidence_rows)
-
-
-def rows(con: Connection, sql: str, params: list[object] | None = None) -> Rows:
-    """A query's rows as dicts of column name to value (DuckDB's own Python
-    values: those a frame of the same query holds)."""
-    found = con.execute(sql, params) if params is not None else con.execute(sql)
-    names = [column[0] for column in found.description]
-    return [dict(zip(names, row, strict=True)) for row in found.fetchall()]
 
 
 def _read(
