@@ -21,9 +21,12 @@ from kqc.store import (
     connect,
     ingested_sha256,
     migrate,
+    save_potency,
     store_ingested,
     store_rejected,
+    transaction,
 )
+from kqc.store.connection import _migration_files
 
 CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "CONTRACT.md"
 
@@ -231,8 +234,78 @@ def test_register_upsert_replaces_the_earlier_row(tmp_path):
         db, file=record("2" * 64, kind="register"), results=None, register=register_frame("B1", 9.0)
     )
     with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute("SELECT batch_id, label_claim_mg_per_serving FROM batches").fetchall()
-    assert rows == [("B1", 9.0)]
+        rows = con.execute(
+            "SELECT batch_id, label_claim_mg_per_serving, source_sha256 FROM batches"
+        ).fetchall()
+    assert rows == [("B1", 9.0, "2" * 64)]
+
+
+def test_the_queue_holds_each_batch_once_with_its_latest_change(tmp_path):
+    db = tmp_path / "k.duckdb"
+    store_ingested(db, file=record("1" * 64), results=results_frame(3, "B1"), register=None)
+    queued = "SELECT batch_id, queued_at FROM evaluation_queue ORDER BY 1"
+    with duckdb.connect(str(db), read_only=True) as con:
+        [(_, first)] = con.execute(queued).fetchall()
+    # A second file re-reports B1's results: its new rows and the rows they
+    # amend queue B1 twice in one transaction; B2 is new.
+    store_ingested(
+        db,
+        file=record("2" * 64, "again.csv"),
+        results=results_frame(3, "B1"),
+        register=register_frame("B2", 9.0),
+    )
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(queued).fetchall()
+        assert con.execute(
+            "SELECT count(*) FROM results WHERE superseded_by IS NOT NULL"
+        ).fetchone() == (3,)
+    assert [b for b, _ in rows] == ["B1", "B2"]
+    assert rows[0][1] > first
+
+
+def test_a_keyed_queue_is_carried_over_by_migration_5(tmp_path):
+    db = tmp_path / "k.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "CREATE TABLE schema_migrations ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        for version, name, sql in _migration_files():
+            if version < 5:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+        con.execute(
+            "INSERT INTO evaluation_queue VALUES ('B1', '2026-01-02'), ('B2', '2026-01-03')"
+        )
+        keyed = "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'evaluation_queue'"
+        assert con.execute(keyed + " AND constraint_type = 'PRIMARY KEY'").fetchone() == (1,)
+    with connect(db) as con:
+        rows = con.execute(
+            "SELECT batch_id, queued_at::DATE::VARCHAR FROM evaluation_queue ORDER BY 1"
+        ).fetchall()
+        assert rows == [("B1", "2026-01-02"), ("B2", "2026-01-03")]
+        assert con.execute(keyed + " AND constraint_type = 'PRIMARY KEY'").fetchone() == (0,)
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone() >= (5,)
+
+
+def test_control_chart_points_are_replaced_and_a_vanished_one_removed(tmp_path):
+    db = tmp_path / "k.duckdb"
+    means = pl.DataFrame(
+        {
+            "batch_id": ["B1", "B2"],
+            "unit": ["mg/g", "mg/g"],
+            "mean_value": [12.0, 13.0],
+            "n": [3, 3],
+        }
+    )
+    with transaction(db) as con:
+        save_potency(con, ["B1", "B2", "B3"], means)
+        save_potency(con, ["B3"], means.head(0))  # nothing for B3: B1 and B2 stay
+    with transaction(db) as con:
+        save_potency(con, ["B1", "B2"], means.head(1).with_columns(mean_value=pl.lit(11.0)))
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute("SELECT batch_id, mean_value, n FROM batch_potency").fetchall()
+    assert rows == [("B1", 11.0, 3)]
 
 
 def test_a_reader_in_another_process_makes_the_writer_wait_then_fail(tmp_path, monkeypatch):
