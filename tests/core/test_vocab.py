@@ -22,6 +22,15 @@ from kqc.core.vocab import analyte_code, unknown_analyte_message
         ("Methylene chloride", "dichloromethane"),
         ("O-DSMT", "o_desmethyltramadol"),
         ("Mitragynine (HPLC)", "mitragynine"),
+        # Spellings seen on certificates of analysis.
+        ("7-OH-Mitragynine", "7_hydroxymitragynine"),
+        ("7-OH Mitragynine", "7_hydroxymitragynine"),
+        ("7α-Hydroxy-7H-mitragynine", "7_hydroxymitragynine"),
+        ("Salmonella sp.", "salmonella"),
+        ("Yeasts & Moulds", "tymc"),
+        ("Total Yeast and Mold (TYM)", "tymc"),
+        ("Total Viable Count", "tamc"),
+        ("Total Coliform", "coliforms"),
     ],
 )
 def test_lab_names_map_to_one_code(name, code):

@@ -43,6 +43,12 @@ _ANALYTES: tuple[Analyte, ...] = (
             "7-hydroxy-mitragynine",
             "7-Hydroxymitragynine (7-OH)",
             "7-HMG",
+            # The spellings certificates of analysis use most.
+            "7-OH-Mitragynine",
+            "7-OH-MIT",
+            "7-Hydroxy-7H-mitragynine",
+            "7α-Hydroxy-7H-mitragynine",
+            "7α-Hydroxymitragynine",
         ),
     ),
     Analyte("paynantheine", "alkaloid", "amount", ("PAY", "PAYN")),
@@ -64,7 +70,12 @@ _ANALYTES: tuple[Analyte, ...] = (
     Analyte("mercury", "metal", "amount", ("Hg", "Mercury (Hg)", "Total mercury")),
     Analyte("nickel", "metal", "amount", ("Ni", "Nickel (Ni)")),
     # Microbial (DOMAIN §3).
-    Analyte("salmonella", "microbial", "presence", ("Salmonella spp", "Salmonella species")),
+    Analyte(
+        "salmonella",
+        "microbial",
+        "presence",
+        ("Salmonella spp", "Salmonella sp", "Salmonella species", "Salmonella enterica"),
+    ),
     Analyte(
         "e_coli",
         "microbial",
@@ -84,6 +95,9 @@ _ANALYTES: tuple[Analyte, ...] = (
             "APC",
             "Total aerobic bacteria",
             "Aerobic bacteria",
+            "Total aerobic plate count",
+            "Total viable count",
+            "TVC",
         ),
     ),
     Analyte(
@@ -101,9 +115,20 @@ _ANALYTES: tuple[Analyte, ...] = (
             "Total yeast and mold count",
             "Yeast/mold",
             "Y&M",
+            "Yeasts and moulds",
+            "Yeasts and molds",
+            "Total yeasts and moulds",
+            "Yeast and mold count",
+            "Yeast and mould count",
+            "TYM",
         ),
     ),
-    Analyte("coliforms", "microbial", "count", ("Total coliforms", "Coliform")),
+    Analyte(
+        "coliforms",
+        "microbial",
+        "count",
+        ("Total coliforms", "Total coliform", "Coliform", "Coliform bacteria"),
+    ),
     Analyte(
         "staph_aureus",
         "microbial",
