@@ -20,7 +20,9 @@ import polars as pl
 from kqc.core import columns as cols
 from kqc.core.columns import Kind
 from kqc.core.normalize import Normalized, normalize
+from kqc.core.notes import head, notes_start, tail_from
 from kqc.core.problems import Problem, file_problem
+from kqc.core.records import RawTable
 from kqc.limits_input import (
     MAX_FILE_BYTES,
     MAX_STREAMED_FILE_BYTES,
@@ -269,6 +271,11 @@ def _checked_chunks(
     keys: list[pl.Series] = []  # a hash of each row's result key, to find repeats
     read: list[stream.Span] = []  # the chunks whose rows were checked
     headers: dict[str, str] = {}
+    # Rows naming no analyte and holding no result, read at the end of a
+    # chunk: notes under the table when nothing follows them (left out, as
+    # `read_bytes` leaves them out of a whole file), rows to be named in the
+    # errors file when results follow (kqc.core.notes).
+    held: list[RawTable] = []
     for span, data in stream.spans(found, chunk_bytes):
         table = stream.table(found, span, data)
         if isinstance(table, stream.Unreadable):
@@ -277,7 +284,16 @@ def _checked_chunks(
         records += table.frame.height
         if tally.unreadable:
             continue  # the file is refused for how it reads: its values do not matter
-        normalized = normalize(table)
+        start = notes_start(table)
+        if start > 0:
+            for rows_without_results in held:
+                tally.add_checked(_problems_of(rows_without_results))
+            held.clear()
+        if start < table.frame.height:
+            held.append(tail_from(table, start))
+        if start == 0:
+            continue
+        normalized = normalize(head(table, start))
         rows, headers = normalized.rows, normalized.headers
         # Repeats are checked across the whole file below, once every key is known.
         checked = validate(rows, "results", headers, repeats=False)
@@ -288,6 +304,11 @@ def _checked_chunks(
         if not tally.any:
             out.rows += rows.height
             yield rows
+    if not read and not tally.unreadable:
+        # No row of the file names an analyte or holds a result: nothing is
+        # left out, as for a whole file, and every row is named.
+        for rows_without_results in held:
+            tally.add_checked(_problems_of(rows_without_results))
     if not tally.unreadable:
         tally.add_checked(_repeats(found, keys, read, headers))
     if records == 0 and not tally.unreadable:
@@ -296,6 +317,13 @@ def _checked_chunks(
     if not problems and kept == 0:
         problems = [_NO_RESULTS]
     out.problems[:] = problems
+
+
+def _problems_of(table: RawTable) -> list[Problem]:
+    """The problems of rows that name no analyte and hold no result: each is
+    refused, so they give problems and never rows."""
+    normalized = normalize(table)
+    return normalized.problems + validate(normalized.rows, "results", normalized.headers)
 
 
 def _key_hashes(rows: pl.DataFrame) -> pl.Series:

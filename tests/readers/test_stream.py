@@ -92,6 +92,20 @@ def test_blank_and_whitespace_rows_are_skipped_with_their_line_numbers_kept(tmp_
     assert [p.row for p in outcome.problems] == [122]
 
 
+def test_notes_under_the_table_are_left_out_across_chunks(tmp_path):
+    # The notes block is longer than a chunk: it spans chunk boundaries.
+    notes = "\nApproved by: J. Smith, Lab Director\n" + "Results relate to the sample tested\n" * 30
+    outcome = same_as_whole(tmp_path, HEADER + rows(200) + notes, chunk_bytes=300)
+    assert outcome.problems == [] and outcome.rows == 200
+
+
+def test_a_line_without_a_result_is_named_when_results_follow_chunks_later(tmp_path):
+    lines = (HEADER + rows(200)).splitlines(keepends=True)
+    lines[100:100] = ["Approved by: J. Smith\n"] * 20  # held back over chunks, then named
+    outcome = same_as_whole(tmp_path, "".join(lines), chunk_bytes=300)
+    assert {p.row for p in outcome.problems} == set(range(101, 121))
+
+
 def test_a_row_wider_than_the_header_is_the_only_kind_of_problem_reported(tmp_path):
     lines = (HEADER + rows(200)).splitlines(keepends=True)
     lines[30] = "Acme,KR-0003,S-00007,Lead,-5,ppm,0.01\n"  # would be a value problem
@@ -225,7 +239,15 @@ _TOPS = ["", "Certificate of analysis\n\n", "Lab: Other Lab\nIssued: today\n"]
     st.lists(
         st.one_of(
             st.fixed_dictionaries(_CELLS),
-            st.sampled_from(["", " , ,", "Acme,B,S9,Lead,1,ppm,0.01,extra", "Acme,B,S9"]),
+            st.sampled_from(
+                [
+                    "",
+                    " , ,",
+                    "Acme,B,S9,Lead,1,ppm,0.01,extra",
+                    "Acme,B,S9",
+                    "Approved by: J. Smith, Lab Director",
+                ]
+            ),
         ),
         min_size=1,
         max_size=60,

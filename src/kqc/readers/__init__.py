@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from kqc.core.notes import without_trailing_notes
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
 from kqc.limits_input import (
@@ -45,7 +46,7 @@ def _dispatch(name: str, data: bytes) -> ReadOutcome:
         return [file_problem("the file is empty: export the results again and drop the new file")]
     lowered = name.lower()
     if data.startswith(_ZIP_MAGIC) or lowered.endswith((".xlsx", ".xlsm")):
-        return xlsx.read(name, data)
+        return _sheet(xlsx.read(name, data))
     if data.startswith(_OLE_MAGIC) or lowered.endswith(".xls"):
         return [
             file_problem(
@@ -54,7 +55,13 @@ def _dispatch(name: str, data: bytes) -> ReadOutcome:
         ]
     if lowered.endswith((".json", ".jsonl", ".ndjson")) or _looks_like_json(data):
         return json_records.read(name, data)
-    return delimited.read(name, data)
+    return _sheet(delimited.read(name, data))
+
+
+def _sheet(outcome: ReadOutcome) -> ReadOutcome:
+    """A spreadsheet or text export without the notes under its table
+    ("Approved by: …"); JSON records have no such lines."""
+    return without_trailing_notes(outcome) if isinstance(outcome, RawTable) else outcome
 
 
 def too_large(size: int, setting: Limit) -> Problem:

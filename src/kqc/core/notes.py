@@ -1,0 +1,67 @@
+"""Notes a lab writes under its table of results.
+
+A certificate of analysis exported to CSV or XLSX often ends with lines that
+are not results: "Approved by: J. Smith, Lab Director", "End of report", a
+legend of abbreviations. Read as rows, each would be refused for its empty
+sample, analyte and result, and the whole file with it, with advice (fill in
+the analyte) that does not fit a signature line.
+
+Such a line names no analyte and holds no result, so it can never be a
+result. The rows at the end of a long results table that hold neither are
+left out; a row with an analyte but no result, or a result but no analyte,
+is a result with a mistake and stays, to be named in the errors file. Rows
+before the last result are never touched, and a table of nothing but such
+rows is left whole for its problems to be named. The file itself is kept
+byte for byte in the archive, notes included.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from kqc.core import columns as cols
+from kqc.core.records import RawTable
+
+
+def without_trailing_notes(table: RawTable) -> RawTable:
+    """`table` without the rows after its last row that names an analyte or
+    holds a result (`notes_start`); whole when every row lacks both."""
+    start = notes_start(table)
+    return head(table, start) if 0 < start < table.frame.height else table
+
+
+def notes_start(table: RawTable) -> int:
+    """Where the rows that can only be notes begin: the index of the first
+    row after the last one naming an analyte or holding a result (0 when no
+    row does), or the table's height when it ends with a result. Only a long
+    results table (an analyte and a result column) has them: a wide table's
+    row with no analyte cell filled holds no result already."""
+    frame = table.frame
+    fields = cols.map_columns(table.headers, "results").fields
+    if "analyte" not in fields or "result" not in fields:
+        return frame.height
+    filled = pl.any_horizontal(
+        pl.col(fields[f]).cast(pl.String).str.strip_chars().fill_null("") != ""
+        for f in ("analyte", "result")
+    )
+    # Most tables end with a result: one row tells, not millions.
+    if frame.tail(1).select(filled).to_series().all():
+        return frame.height
+    last = frame.select(filled.arg_true().max()).item()
+    return 0 if last is None else last + 1
+
+
+def head(table: RawTable, rows: int) -> RawTable:
+    """The first `rows` rows of `table`, with its metadata and layout."""
+    return _like(table, table.frame.head(rows))
+
+
+def tail_from(table: RawTable, start: int) -> RawTable:
+    """The rows of `table` from `start` on, with its metadata and layout."""
+    return _like(table, table.frame.slice(start))
+
+
+def _like(table: RawTable, frame: pl.DataFrame) -> RawTable:
+    return RawTable(
+        frame, table.metadata, decimal_comma=table.decimal_comma, header_row=table.header_row
+    )
