@@ -40,15 +40,47 @@ from kqc.core.qualifiers import (
         ("3,2E4", Parsed(value=32000.0)),
         ("<10", Parsed(qualifier="<LOQ", bound=10.0)),
         ("NT", NotTested()),
+        # A value with its measurement uncertainty: the value is the result.
+        ("1.52 ± 0.03", Parsed(value=1.52)),
+        ("1.52 +/- 0.03 %", Parsed(value=1.52)),
+        # Counts written with a power of ten, superscript or caret.
+        ("1.2 x 10^3", Parsed(value=1200.0)),
+        ("1.2×10³", Parsed(value=1200.0)),
+        ("4.5 x 10⁻²", Parsed(value=0.045)),
+        ("< 1.0 x 10^1 CFU/g", Parsed(qualifier="<LOQ", bound=10.0)),
     ],
 )
 def test_known_cells(text, expected):
     assert parse_result(text) == expected
 
 
-@pytest.mark.parametrize("text", ["Pass", "Fail", "foo", "1,420", "1,42", "nan", "inf", "1e999"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pass",
+        "Fail",
+        "foo",
+        "1,420",
+        "1,42",
+        "nan",
+        "inf",
+        "1e999",
+        "1.5 ±",
+        "3 x 10^2.5",
+        "1e999 ± 1",
+    ],
+)
 def test_cells_that_are_problems(text):
     assert isinstance(parse_result(text), Unparsable)
+
+
+def test_a_unit_written_in_the_result_cell_is_named_with_the_fix():
+    outcome = parse_result("0.5 ppm")
+    assert isinstance(outcome, Unparsable)
+    assert outcome.problem == (
+        "result '0.5 ppm' holds its unit: write 0.5 in the result column and 'ppm' in the unit"
+        " column"
+    )
 
 
 def test_decimal_comma_only_where_the_file_says_so():

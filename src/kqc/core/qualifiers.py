@@ -135,8 +135,31 @@ _NOT_TESTED = {
 _VERDICTS = {"pass", "passed", "fail", "failed", "ok", "conforms", "complies", "meets"}
 
 
+# Superscript digits and signs, as in "1.2 x 10³": NFKC would make "10³" read
+# "103", so they become "10^3" first.
+_SUPERSCRIPTS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+_SUPERSCRIPT_POWER = re.compile(r"10([⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
+# "1.2 x 10^3", "1.2×10^3", "1,2 x 10^3" (a count written as a microbiologist
+# writes it): read as the number 1.2E3. Only a power of ten follows the sign.
+_POWER_OF_TEN = re.compile(r"(\d+(?:[.,]\d+)?)\s*[x×X*·]\s*10\s*(?:\^|\*\*)\s*([+-]?\d+)(?![\d.,])")
+# "1.52 ± 0.03": a value with its measurement uncertainty. The value is the
+# result; the lab's text, uncertainty included, is kept as reported.
+_UNCERTAINTY = re.compile(
+    r"^(?P<value>[+-]?[\d.,]+(?:[eE][+-]?\d+)?)\s*(?:±|\+/-|\+-)\s*"
+    r"(?P<u>\d+(?:[.,]\d+)?(?:[eE][+-]?\d+)?)\s*(?P<rest>.*)$"
+)
+# "0.5 ppm": a number, then what can only be its unit.
+_NUMBER_THEN_UNIT = re.compile(
+    r"^(?P<number>[+-]?[\d.,]+(?:[eE][+-]?\d+)?)\s*(?P<rest>[a-zA-Zµμ%][a-zA-Zµμ/%0-9 .]*)$"
+)
+# Unit text a result cell may carry after its number ("< 10 CFU/g").
+_UNIT_TEXT = re.compile(r"[a-zA-Zµμ/%0-9 .]*")
+
+
 def _clean(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).split())
+    raised = _SUPERSCRIPT_POWER.sub(lambda m: "10^" + m.group(1).translate(_SUPERSCRIPTS), text)
+    cleaned = " ".join(unicodedata.normalize("NFKC", raised).split())
+    return _POWER_OF_TEN.sub(lambda m: f"{m.group(1)}E{m.group(2)}", cleaned)
 
 
 def parse_number(text: str, *, decimal_comma: bool = False) -> float | str:
@@ -180,10 +203,24 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
     comparison = _COMPARISON.match(t)
     if comparison:
         return _comparison(text, comparison, decimal_comma)
+    uncertain = _UNCERTAINTY.match(t)
+    if uncertain and _UNIT_TEXT.fullmatch(uncertain["rest"]):
+        value = parse_number(uncertain["value"], decimal_comma=decimal_comma)
+        if isinstance(value, str):
+            return Unparsable(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            return Unparsable(f"'{text}' is not a finite number")
+        return Parsed(value=value)
     if low in _VERDICTS:
         return Unparsable(
             f"'{text}' is a verdict, not a result: report the measured value or a qualifier"
             " such as <LOQ, ND, Absent"
+        )
+    with_unit = _NUMBER_THEN_UNIT.match(t)
+    if with_unit and isinstance(parse_number(with_unit["number"], decimal_comma=True), float):
+        return Unparsable(
+            f"result '{text}' holds its unit: write {with_unit['number']} in the result column"
+            f" and '{with_unit['rest']}' in the unit column"
         )
     return Unparsable(
         f"result '{text}' is neither a number nor a known qualifier"
@@ -198,6 +235,6 @@ def _comparison(text: str, m: re.Match[str], decimal_comma: bool) -> ParseOutcom
         return Unparsable(bound)
     below = sign in ("<", "<=", "≤")
     # "< 10 CFU/g" carries its unit in the cell: the unit column still decides.
-    if rest and not re.fullmatch(r"[a-zA-Zµμ/%0-9 .]*", rest):
+    if rest and not _UNIT_TEXT.fullmatch(rest):
         return Unparsable(f"result '{text}' has unexpected text after the number")
     return Parsed(qualifier=BELOW_LOQ if below else ABOVE_ULOQ, bound=bound)
