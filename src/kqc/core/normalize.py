@@ -18,6 +18,7 @@ import polars as pl
 from kqc.core import columns as cols
 from kqc.core import wide
 from kqc.core.cells import parse_number_column, parse_result_column
+from kqc.core.dates import iso_date
 from kqc.core.problems import Problem, file_problem
 from kqc.core.products import form_code, market_codes, unknown_form_message
 from kqc.core.qualifiers import DETECTED, NOT_DETECTED
@@ -468,6 +469,7 @@ def _normalize_register(table: RawTable) -> Normalized:
         converted["units_per_serving"].fill_null(1.0).alias("units_per_serving_value"),
     )
     frame = _map_products(frame, headers, issues)
+    frame = _made_on(frame, headers, issues)
     whole = frame.filter(
         pl.col("units_per_serving_value") != pl.col("units_per_serving_value").round(0)
     )
@@ -481,6 +483,28 @@ def _normalize_register(table: RawTable) -> Normalized:
         pl.col("units_per_serving_value").round(0).cast(pl.Int64).alias("units_per_serving")
     )
     return _finish(frame, issues, REGISTER_SCHEMA, headers)
+
+
+def _made_on(frame: pl.DataFrame, headers: dict[str, str], issues: _Collector) -> pl.DataFrame:
+    """manufactured_on as YYYY-MM-DD (kqc.core.dates): the rules order a
+    product's batches by it, as text."""
+    read: dict[str, str | None] = {}
+    problems: dict[str, str] = {}
+    for text in frame["manufactured_on"].drop_nulls().unique().to_list():
+        try:
+            read[text] = iso_date(text)
+        except ValueError as err:
+            read[text] = None
+            problems[text] = str(err)
+    issues.add(
+        frame.filter(pl.col("manufactured_on").is_in(list(problems))),
+        headers.get("manufactured_on", "manufactured_on"),
+        pl.col("manufactured_on"),
+        pl.col("manufactured_on").replace_strict(problems, default=None, return_dtype=pl.String),
+    )
+    return frame.with_columns(
+        pl.col("manufactured_on").replace_strict(read, default=None, return_dtype=pl.String)
+    )
 
 
 def _map_products(frame: pl.DataFrame, headers: dict[str, str], issues: _Collector) -> pl.DataFrame:
