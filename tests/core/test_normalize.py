@@ -190,3 +190,49 @@ def test_e_coli_worded_absence_needs_no_unit():
     assert out.problems == []
     row = out.rows.row(0, named=True)
     assert (row["qualifier"], row["test_portion_g"], row["value"]) == ("not_detected", 10.0, None)
+
+
+@pytest.mark.parametrize(
+    "header", ["Lead (ppm)", "Lead, ppm", "Lead ppm", "Lead_ppm", "Pb ppm", "Lead [µg/g]"]
+)
+def test_wide_headers_carry_their_unit_however_written(header):
+    out = normalize(raw([["Acme", "KR-1", "S1", "0.4"]], ["Lab", "Batch", "Sample", header]))
+    assert out.problems == []
+    assert out.rows.select("analyte", "value", "unit").rows() == [("lead", 0.4, "ug/g")]
+
+
+def test_a_percent_after_an_alkaloid_is_its_unit():
+    out = normalize(
+        raw([["Acme", "KR-1", "S1", "1.4"]], ["Lab", "Batch", "Sample", "Mitragynine %"])
+    )
+    assert out.problems == []
+    assert out.rows.select("analyte", "value", "unit").rows() == [("mitragynine", 14.0, "mg/g")]
+
+
+def test_a_units_row_under_a_wide_header_gives_the_units():
+    header = ["Lab", "Batch", "Sample", "Lead", "Mitragynine", "Salmonella"]
+    rows = [
+        ["", "", "", "ppm", "%", ""],
+        ["Acme", "KR-1", "S1", "0.4", "1.4", "Absent"],
+        ["Acme", "KR-1", "S2", "ND", "1.5", "Absent"],
+    ]
+    out = normalize(raw(rows, header))
+    assert out.problems == []
+    got = out.rows.select("source_row", "analyte", "unit", "reported_unit").rows()
+    assert got == [
+        (3, "lead", "ug/g", "ppm"),
+        (3, "mitragynine", "mg/g", "%"),
+        (3, "salmonella", None, None),
+        (4, "lead", "ug/g", "ppm"),
+        (4, "mitragynine", "mg/g", "%"),
+        (4, "salmonella", None, None),
+    ]
+
+
+def test_a_first_sample_row_is_never_read_as_units():
+    header = ["Lab", "Batch", "Sample", "Lead", "Cadmium"]
+    # A sample's row with its id, and a row of numbers: neither gives units.
+    for first in (["Acme", "KR-1", "S1", "ppm", "ppm"], ["", "", "", "0.4", "ppm"]):
+        out = normalize(raw([first, ["Acme", "KR-1", "S2", "0.3", "0.1"]], header))
+        assert {p.column for p in out.problems} >= {"Lead", "Cadmium"}
+        assert any("has no unit" in p.problem for p in out.problems)

@@ -58,6 +58,7 @@ def normalize(table: RawTable) -> Normalized:
 
 
 def _normalize_wide(table: RawTable) -> Normalized:
+    table = wide.with_units_row(table)
     issues = wide.header_problems(table.headers)
     long, _ = wide.melt(table.frame, table.headers)
     outcome = _normalize_results(

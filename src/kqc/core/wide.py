@@ -14,6 +14,7 @@ import polars as pl
 
 from kqc.core import columns as cols
 from kqc.core.names import did_you_mean
+from kqc.core.records import RawTable
 from kqc.core.units import spelling
 from kqc.core.vocab import ANALYTES, analyte_code
 
@@ -22,6 +23,9 @@ CELL_COLUMN = "_cell_column"
 
 _BRACKETED = re.compile(r"^(.*?)\s*[\(\[]\s*([^()\[\]]+?)\s*[\)\]]\s*$")
 _TRAILING_UNIT = re.compile(r"^(.*?)\s*[,;]\s*(\S+)\s*$")
+# 'Lead ppm', 'Lead_ppm', 'Mitragynine %': read only when the name before the
+# unit is a known analyte (a header such as 'Sample ID' is no analyte column).
+_SPACED_UNIT = re.compile(r"^(.*?)[\s_]+(\S+)$")
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,54 @@ def analyte_column(header: str) -> AnalyteColumn | None:
             if code is None:
                 return AnalyteColumn(header, name, None, unit, _unknown(name))
             return AnalyteColumn(header, name, code, unit)
-    code = analyte_code(text)
-    if code is not None and cols.result_field(text) is None:
-        return AnalyteColumn(header, text, code, None)
+    whole = analyte_code(text)
+    spaced = _SPACED_UNIT.match(text)
+    # 'Mitragynine %' folds to a known name too: a unit that is not a word
+    # ('%', 'mg/g') is read as the unit.
+    if spaced and spelling(spaced.group(2)) is not None:
+        name, unit = spaced.group(1).strip(" _"), spaced.group(2)
+        code = analyte_code(name)
+        if (whole is None or not unit.isalpha()) and code and cols.result_field(name) is None:
+            return AnalyteColumn(header, name, code, unit)
+    if whole is not None and cols.result_field(text) is None:
+        return AnalyteColumn(header, text, whole, None)
     return None
+
+
+def with_units_row(table: RawTable) -> RawTable:
+    """A wide table whose first row under the header gives the units of its
+    analyte columns (a two-row header: 'Lead' over 'ppm'): the units join
+    the headers ('Lead (ppm)') and that row is no sample. Read so only when
+    the row holds nothing but units (and perhaps a 'Units' label), and a
+    unit for an analyte column the header gives none."""
+    frame = table.frame
+    if frame.height == 0:
+        return table
+    columns = {h: analyte_column(h) for h in table.headers}
+    first = {h: (v or "").strip() for h, v in frame.row(0, named=True).items() if h in columns}
+    analytes = [h for h, c in columns.items() if c is not None]
+    for h, col in columns.items():
+        cell = first[h]
+        if not cell:
+            continue
+        if col is None and cols.result_field(cell) != "unit":
+            return table  # a sample's id, lab or date: a sample row
+        if col is not None and spelling(cell) is None:
+            return table  # a result
+    units = {
+        h: first[h]
+        for h in analytes
+        if (col := columns[h]) is not None and col.code and not col.unit and first[h]
+    }
+    renamed = {h: f"{columns[h].name} ({u})" for h, u in units.items()}  # type: ignore[union-attr]
+    if not renamed or set(renamed.values()) & set(table.headers):
+        return table
+    return RawTable(
+        frame.slice(1).rename(renamed),
+        table.metadata,
+        decimal_comma=table.decimal_comma,
+        header_row=table.header_row,
+    )
 
 
 def _unknown(name: str) -> str:
