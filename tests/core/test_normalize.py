@@ -236,3 +236,14 @@ def test_a_first_sample_row_is_never_read_as_units():
         out = normalize(raw([first, ["Acme", "KR-1", "S2", "0.3", "0.1"]], header))
         assert {p.column for p in out.problems} >= {"Lead", "Cadmium"}
         assert any("has no unit" in p.problem for p in out.problems)
+
+
+def test_a_misspelt_analyte_column_of_results_is_named_never_left_out():
+    header = ["Lab", "Batch", "Sample", "Lead (ppm)", "Leed", "Sample weight (g)", "Ash", "Notes"]
+    rows = [
+        ["Acme", "KR-1", "S1", "0.2", "0.3", "1.01", "2.1", "re-run"],
+        ["Acme", "KR-1", "S2", "0.2", "ND", "1.02", "2.0", ""],
+    ]
+    out = normalize(raw(rows, header))
+    assert [(p.row, p.column) for p in out.problems] == [(1, "Leed")]
+    assert "did you mean 'lead'" in out.problems[0].problem

@@ -59,7 +59,7 @@ def normalize(table: RawTable) -> Normalized:
 
 def _normalize_wide(table: RawTable) -> Normalized:
     table = wide.with_units_row(table)
-    issues = wide.header_problems(table.headers)
+    issues = wide.header_problems(table.headers) + wide.unread_result_columns(table)
     long, _ = wide.melt(table.frame, table.headers)
     outcome = _normalize_results(
         RawTable(

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from kqc.core import columns as cols
-from kqc.core.names import did_you_mean
+from kqc.core.names import closest, did_you_mean, name_key
+from kqc.core.qualifiers import Parsed, parse_result
 from kqc.core.records import RawTable
 from kqc.core.units import spelling
 from kqc.core.vocab import ANALYTES, analyte_code
@@ -132,6 +133,36 @@ def header_problems(headers: list[str]) -> list[tuple[str, str]]:
                     h,
                     f"column '{h}' has no unit: a unit is never assumed, write it in the"
                     f" header, e.g. '{col.name} (ppm)' or '{col.name} (%)'",
+                )
+            )
+    return found
+
+
+def unread_result_columns(table: RawTable) -> list[tuple[str, str]]:
+    """(header, problem) for a column that would be left out of a wide file
+    although it holds results under a misspelt analyte ('Leed': numbers, ND,
+    <LOQ): its results are never dropped unseen. A column of other figures
+    ('Sample weight', 'Notes') names nothing close to an analyte and stays
+    out, as before."""
+    spellings = sorted({n for a in ANALYTES.values() for n in (a.code, *a.aliases)})
+    found = []
+    for h in table.headers:
+        if cols.result_field(h) is not None or analyte_column(h) is not None:
+            continue
+        # Short names ('Ash', 'pH') are other measures far more often than typos.
+        guess = closest(h, spellings) if len(name_key(h)) >= 4 else None
+        if guess is None or len(name_key(guess)) < 4:
+            continue
+        cells = table.frame.get_column(h).cast(pl.String).str.strip_chars().drop_nulls()
+        cells = cells.filter(cells != "").unique()
+        read = [isinstance(parse_result(c), Parsed) for c in cells.to_list()]
+        if read and sum(read) * 2 >= len(read):
+            found.append(
+                (
+                    h,
+                    f"column '{h}' holds results but names no known analyte — did you mean"
+                    f" '{guess}'? Write the analyte and its unit in the header, e.g."
+                    f" '{guess} (ppm)'",
                 )
             )
     return found
