@@ -113,6 +113,13 @@ def test_a_review_appears_in_the_dossier(db, tmp_path):
         "--reviewer", "Q. Lead", "--note", "new chart", cwd=tmp_path,
     )  # fmt: skip
     assert decided.returncode == 0, decided.stderr
+    at = decided.stdout.split(" at ")[-1].removesuffix(" UTC\n")
+    # Shown in UTC, as labelled, on a machine set to another zone.
+    away = {"TZ": "America/New_York"}
+    shown = kqc("batch", "KR-2611-G", "--db", str(db), cwd=tmp_path, env=away)
+    assert f"{at}" in shown.stdout.split("reviews")[-1]
+    as_json = kqc("batch", "KR-2611-G", "--db", str(db), "--format", "json", cwd=tmp_path, env=away)
+    assert json.loads(as_json.stdout)["reviews"][0]["reviewed_at"].endswith("+00:00")
     code, after = dossier(db, "KR-2611-G", tmp_path)
     assert code == 0  # the only flag is dismissed: nothing left open
     assert after["flags"][0]["status"] == "dismissed"

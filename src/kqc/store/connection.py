@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -113,13 +113,18 @@ def _holder(err: BaseException | None) -> str:
 
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as err:
         if "lock" in str(err).lower():
             raise DatabaseLocked(path) from err
         raise NotADatabase(path, str(err).splitlines()[0]) from err
     except duckdb.Error as err:
         raise NotADatabase(path, str(err).splitlines()[0]) from err
+    # Times come back in UTC, as every listing labels them; DuckDB's default
+    # is the machine's zone. (The setting needs ICU, loaded once connected.)
+    with suppress(duckdb.Error):
+        run(con, "SET TimeZone = 'UTC'")
+    return con
 
 
 def _open_for_write(path: Path) -> duckdb.DuckDBPyConnection:
