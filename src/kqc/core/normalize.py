@@ -497,14 +497,26 @@ def _made_on(frame: pl.DataFrame, headers: dict[str, str], issues: _Collector) -
         except ValueError as err:
             read[text] = None
             problems[text] = str(err)
-    issues.add(
-        frame.filter(pl.col("manufactured_on").is_in(list(problems))),
-        headers.get("manufactured_on", "manufactured_on"),
-        pl.col("manufactured_on"),
-        pl.col("manufactured_on").replace_strict(problems, default=None, return_dtype=pl.String),
-    )
+    _cells_refused(frame, "manufactured_on", problems, headers, issues)
     return frame.with_columns(
         pl.col("manufactured_on").replace_strict(read, default=None, return_dtype=pl.String)
+    )
+
+
+def _cells_refused(
+    frame: pl.DataFrame,
+    fld: str,
+    problems: dict[str, str],
+    headers: dict[str, str],
+    issues: _Collector,
+) -> None:
+    """A problem for each row whose `fld` text is a key of `problems` (text ->
+    sentence), named by the lab's column."""
+    issues.add(
+        frame.filter(pl.col(fld).is_in(list(problems))),
+        headers.get(fld, fld),
+        pl.col(fld),
+        pl.col(fld).replace_strict(problems, default=None, return_dtype=pl.String),
     )
 
 
@@ -513,20 +525,10 @@ def _map_products(frame: pl.DataFrame, headers: dict[str, str], issues: _Collect
     (they choose which limits apply, so a guess could skip a limit)."""
     forms = {f: form_code(f) for f in frame["form"].drop_nulls().unique().to_list()}
     unknown_forms = {f: unknown_form_message(f) for f, code in forms.items() if code is None}
-    issues.add(
-        frame.filter(pl.col("form").is_in(list(unknown_forms))),
-        headers.get("form", "form"),
-        pl.col("form"),
-        pl.col("form").replace_strict(unknown_forms, default=None, return_dtype=pl.String),
-    )
+    _cells_refused(frame, "form", unknown_forms, headers, issues)
     markets = {m: market_codes(m) for m in frame["markets"].drop_nulls().unique().to_list()}
     bad_markets = {m: problem for m, (_, problem) in markets.items() if problem}
-    issues.add(
-        frame.filter(pl.col("markets").is_in(list(bad_markets))),
-        headers.get("markets", "markets"),
-        pl.col("markets"),
-        pl.col("markets").replace_strict(bad_markets, default=None, return_dtype=pl.String),
-    )
+    _cells_refused(frame, "markets", bad_markets, headers, issues)
     return frame.with_columns(
         pl.col("form").replace_strict(forms, default=None, return_dtype=pl.String),
         pl.col("markets").replace_strict(

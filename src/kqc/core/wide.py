@@ -83,12 +83,11 @@ def with_units_row(table: RawTable) -> RawTable:
             return table  # a sample's id, lab or date: a sample row
         if col is not None and spelling(cell) is None:
             return table  # a result
-    units = {
-        h: first[h]
+    renamed = {
+        h: f"{col.name} ({first[h]})"
         for h in analytes
         if (col := columns[h]) is not None and col.code and not col.unit and first[h]
     }
-    renamed = {h: f"{columns[h].name} ({u})" for h, u in units.items()}  # type: ignore[union-attr]
     if not renamed or set(renamed.values()) & set(table.headers):
         return table
     return RawTable(
