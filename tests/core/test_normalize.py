@@ -247,3 +247,20 @@ def test_a_misspelt_analyte_column_of_results_is_named_never_left_out():
     out = normalize(raw(rows, header))
     assert [(p.row, p.column) for p in out.problems] == [(1, "Leed")]
     assert "did you mean 'lead'" in out.problems[0].problem
+
+
+def test_a_unit_written_in_the_result_must_be_the_unit_column_s():
+    header = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]
+    rows = [
+        ["Acme", "KR-1", "S1", "Lead", "<0.1 ppb", "ppm"],  # 1,000 times apart
+        ["Acme", "KR-1", "S1", "Cadmium", "<0.1 ug/g", "ppm"],  # one unit, two spellings
+        ["Acme", "KR-1", "S1", "Mitragynine", "1.5 ± 0.1 %", "mg/g"],
+        ["Acme", "KR-1", "S1", "E. coli", "< 10 CFU/g", "CFU/g"],
+    ]
+    out = normalize(raw(rows, header))
+    assert [(p.row, p.column, p.value) for p in out.problems] == [
+        (2, "Result", "<0.1 ppb"),
+        (4, "Result", "1.5 ± 0.1 %"),
+    ]
+    assert "written in ppb but the unit column says ppm" in out.problems[0].problem
+    assert out.rows.select("analyte", "bound").rows() == [("cadmium", 0.1), ("e_coli", 10.0)]

@@ -42,12 +42,12 @@ from kqc.core.qualifiers import (
         ("NT", NotTested()),
         # A value with its measurement uncertainty: the value is the result.
         ("1.52 ± 0.03", Parsed(value=1.52)),
-        ("1.52 +/- 0.03 %", Parsed(value=1.52)),
+        ("1.52 +/- 0.03 %", Parsed(value=1.52, unit="%")),
         # Counts written with a power of ten, superscript or caret.
         ("1.2 x 10^3", Parsed(value=1200.0)),
         ("1.2×10³", Parsed(value=1200.0)),
         ("4.5 x 10⁻²", Parsed(value=0.045)),
-        ("< 1.0 x 10^1 CFU/g", Parsed(qualifier="<LOQ", bound=10.0)),
+        ("< 1.0 x 10^1 CFU/g", Parsed(qualifier="<LOQ", bound=10.0, unit="CFU/g")),
     ],
 )
 def test_known_cells(text, expected):
@@ -128,11 +128,13 @@ def test_column_parser_agrees_with_cell_parser(texts, decimal_comma):
     for text, row in zip(texts, frame.iter_rows(named=True), strict=True):
         outcome = parse_result(text.strip(), decimal_comma=decimal_comma)
         if isinstance(outcome, Parsed):
-            assert (row["value"], row["qualifier"], row["bound"], row["test_portion_g"]) == (
+            got = (row["value"], row["qualifier"], row["bound"], row["test_portion_g"])
+            assert (*got, row["cell_unit"]) == (
                 outcome.value,
                 outcome.qualifier,
                 outcome.bound,
                 outcome.test_portion_g,
+                outcome.unit,
             )
             assert row["problem"] is None
         elif isinstance(outcome, NotTested):

@@ -19,6 +19,7 @@ RESULT_PARTS: dict[str, pl.DataType] = {
     "qualifier": pl.String(),
     "bound": pl.Float64(),
     "test_portion_g": pl.Float64(),
+    "cell_unit": pl.String(),
     "not_tested": pl.Boolean(),
     "problem": pl.String(),
 }
@@ -30,7 +31,8 @@ def _is_plain(col: str) -> pl.Expr:
 
 def parse_result_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFrame:
     """One row per input text: value, qualifier, bound, test_portion_g,
-    not_tested and problem (NULL when the cell reads cleanly)."""
+    cell_unit (a unit written after the number), not_tested and problem
+    (NULL when the cell reads cleanly)."""
     frame = pl.DataFrame({"text": texts.cast(pl.String).str.strip_chars()})
     plain = frame.select(_is_plain("text").fill_null(False)).to_series()
     others = frame.filter(~plain).unique()
@@ -60,7 +62,7 @@ def parse_result_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFram
 def _result_parts(text: str | None, decimal_comma: bool) -> tuple[object, ...]:
     outcome = parse_result(text or "", decimal_comma=decimal_comma)
     if isinstance(outcome, NotTested):
-        return (text, None, None, None, None, True, None)
+        return (text, None, None, None, None, None, True, None)
     if isinstance(outcome, Parsed):
         return (
             text,
@@ -68,10 +70,11 @@ def _result_parts(text: str | None, decimal_comma: bool) -> tuple[object, ...]:
             outcome.qualifier,
             outcome.bound,
             outcome.test_portion_g,
+            outcome.unit,
             False,
             None,
         )
-    return (text, None, None, None, None, False, outcome.problem)
+    return (text, None, None, None, None, None, False, outcome.problem)
 
 
 def parse_number_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFrame:

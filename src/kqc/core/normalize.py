@@ -23,7 +23,7 @@ from kqc.core.problems import Problem, file_problem
 from kqc.core.products import form_code, market_codes, unknown_form_message
 from kqc.core.qualifiers import DETECTED, NOT_DETECTED
 from kqc.core.records import REGISTER_SCHEMA, RESULT_SCHEMA, RawTable
-from kqc.core.units import conversion, test_portion_g
+from kqc.core.units import conversion, spelling, test_portion_g
 from kqc.core.vocab import (
     ANALYTES,
     analyte_code,
@@ -218,6 +218,7 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
         parsed["qualifier"],
         parsed["bound"].alias("raw_bound"),
         parsed["test_portion_g"].alias("portion_from_result"),
+        parsed["cell_unit"],
         parsed["not_tested"],
         parsed["problem"].alias("result_problem"),
     )
@@ -361,6 +362,7 @@ def _convert_units(
     )
     bad_unit = frame.filter(pl.col("unit_problem").is_not_null())
     issues.add(bad_unit, headers["unit"], pl.col("reported_unit"), pl.col("unit_problem"))
+    _cell_units_agree(frame, headers, issues)
 
     presence = pl.col("presence").fill_null(False)
     qualified_presence = pl.col("qualifier").is_in([DETECTED, NOT_DETECTED])
@@ -411,6 +413,37 @@ def _convert_units(
         scaled("raw_spike").alias("spike_level"),
         pl.col("dilution_value").alias("dilution"),
         pl.coalesce("portion_from_result", "unit_portion").alias("test_portion_g"),
+    )
+
+
+def _cell_units_agree(frame: pl.DataFrame, headers: dict[str, str], issues: _Collector) -> None:
+    """A result that writes its own unit ("< 0.1 ppb") must say what the unit
+    column says ("ppm" would read it 1,000 times too high): when the two
+    are known units of another size or kind, the row is refused. The same
+    unit spelled two ways (ppm, ug/g) agrees."""
+    pairs = (
+        frame.filter(pl.col("cell_unit").is_not_null() & pl.col("reported_unit").is_not_null())
+        .select("cell_unit", "reported_unit")
+        .unique()
+        .iter_rows()
+    )
+    disagree = []
+    for written, column in pairs:
+        in_cell, in_column = spelling(written), spelling(column)
+        if in_cell is not None and in_column is not None and in_cell != in_column:
+            disagree.append((written, column))
+    if not disagree:
+        return
+    clash = pl.DataFrame(disagree, schema=["cell_unit", "reported_unit"], orient="row")
+    issues.add(
+        frame.join(clash, on=["cell_unit", "reported_unit"], how="semi"),
+        headers["result"],
+        pl.col("reported_result"),
+        pl.format(
+            "the result is written in {} but the unit column says {}: correct one of them",
+            pl.col("cell_unit"),
+            pl.col("reported_unit"),
+        ),
     )
 
 

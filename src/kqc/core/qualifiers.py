@@ -30,6 +30,7 @@ class Parsed:
     qualifier: str | None = None
     bound: float | None = None  # the number in "<0.50", ">1000", as reported
     test_portion_g: float | None = None
+    unit: str | None = None  # a unit written after the number ("< 10 CFU/g"), as written
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
             return Unparsable(value)
         if value != value or value in (float("inf"), float("-inf")):
             return Unparsable(f"'{text}' is not a finite number")
-        return Parsed(value=value)
+        return Parsed(value=value, unit=uncertain["rest"] or None)
     if low in _VERDICTS:
         return Unparsable(
             f"'{text}' is a verdict, not a result: report the measured value or a qualifier"
@@ -234,7 +235,8 @@ def _comparison(text: str, m: re.Match[str], decimal_comma: bool) -> ParseOutcom
     if not isinstance(bound, float):
         return Unparsable(bound)
     below = sign in ("<", "<=", "≤")
-    # "< 10 CFU/g" carries its unit in the cell: the unit column still decides.
+    # "< 10 CFU/g" carries its unit in the cell: kept, for normalize to hold
+    # it to the unit column.
     if rest and not _UNIT_TEXT.fullmatch(rest):
         return Unparsable(f"result '{text}' has unexpected text after the number")
-    return Parsed(qualifier=BELOW_LOQ if below else ABOVE_ULOQ, bound=bound)
+    return Parsed(qualifier=BELOW_LOQ if below else ABOVE_ULOQ, bound=bound, unit=rest or None)
