@@ -20,7 +20,7 @@ import polars as pl
 from kqc.core import columns as cols
 from kqc.core.columns import Kind
 from kqc.core.normalize import Normalized, normalize
-from kqc.core.notes import head, notes_start, tail_from
+from kqc.core.notes import notes_start
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
 from kqc.limits_input import (
@@ -290,10 +290,10 @@ def _checked_chunks(
                 tally.add_checked(_problems_of(rows_without_results))
             held.clear()
         if start < table.frame.height:
-            held.append(tail_from(table, start))
+            held.append(table.with_frame(table.frame.slice(start)))
         if start == 0:
             continue
-        normalized = normalize(head(table, start))
+        normalized = normalize(table.with_frame(table.frame.head(start)))
         rows, headers = normalized.rows, normalized.headers
         # Repeats are checked across the whole file below, once every key is known.
         checked = validate(rows, "results", headers, repeats=False)

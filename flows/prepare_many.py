@@ -96,11 +96,7 @@ def _normalize_together(tables: list[RawTable]) -> list[Normalized]:
         ],
         how="vertical",
     )
-    together = normalize(
-        RawTable(
-            tagged, first.metadata, decimal_comma=first.decimal_comma, header_row=first.header_row
-        )
-    )
+    together = normalize(first.with_frame(tagged))
     rows = together.rows.with_columns(
         (pl.col("source_row") // _TAG - 1).alias("_file"), pl.col("source_row") % _TAG
     )

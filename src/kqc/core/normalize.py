@@ -62,9 +62,7 @@ def _normalize_wide(table: RawTable) -> Normalized:
     issues = wide.header_problems(table.headers) + wide.unread_result_columns(table)
     long, _ = wide.melt(table.frame, table.headers)
     outcome = _normalize_results(
-        RawTable(
-            long, table.metadata, decimal_comma=table.decimal_comma, header_row=table.header_row
-        ),
+        table.with_frame(long),
         from_wide=True,
     )
     header_issues = [Problem(table.header_row, h, h, p) for h, p in issues]

@@ -27,7 +27,7 @@ def without_trailing_notes(table: RawTable) -> RawTable:
     """`table` without the rows after its last row that names an analyte or
     holds a result (`notes_start`); whole when every row lacks both."""
     start = notes_start(table)
-    return head(table, start) if 0 < start < table.frame.height else table
+    return table.with_frame(table.frame.head(start)) if 0 < start < table.frame.height else table
 
 
 def notes_start(table: RawTable) -> int:
@@ -49,19 +49,3 @@ def notes_start(table: RawTable) -> int:
         return frame.height
     last = frame.select(filled.arg_true().max()).item()
     return 0 if last is None else last + 1
-
-
-def head(table: RawTable, rows: int) -> RawTable:
-    """The first `rows` rows of `table`, with its metadata and layout."""
-    return _like(table, table.frame.head(rows))
-
-
-def tail_from(table: RawTable, start: int) -> RawTable:
-    """The rows of `table` from `start` on, with its metadata and layout."""
-    return _like(table, table.frame.slice(start))
-
-
-def _like(table: RawTable, frame: pl.DataFrame) -> RawTable:
-    return RawTable(
-        frame, table.metadata, decimal_comma=table.decimal_comma, header_row=table.header_row
-    )

@@ -89,6 +89,12 @@ class RawTable:
         self.decimal_comma = decimal_comma
         self.header_row = header_row  # where the header sits, for problems about columns
 
+    def with_frame(self, frame: pl.DataFrame) -> RawTable:
+        """The same table (metadata, layout, header row) holding `frame`."""
+        return RawTable(
+            frame, self.metadata, decimal_comma=self.decimal_comma, header_row=self.header_row
+        )
+
     @property
     def headers(self) -> list[str]:
         return [c for c in self.frame.columns if c != "source_row"]

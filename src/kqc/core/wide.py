@@ -90,12 +90,7 @@ def with_units_row(table: RawTable) -> RawTable:
     }
     if not renamed or set(renamed.values()) & set(table.headers):
         return table
-    return RawTable(
-        frame.slice(1).rename(renamed),
-        table.metadata,
-        decimal_comma=table.decimal_comma,
-        header_row=table.header_row,
-    )
+    return table.with_frame(frame.slice(1).rename(renamed))
 
 
 def _unknown(name: str) -> str:
