@@ -191,9 +191,7 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
         return NotTested()
     number = parse_number(t, decimal_comma=decimal_comma)
     if isinstance(number, float):
-        if number != number or number in (float("inf"), float("-inf")):
-            return Unparsable(f"'{text}' is not a finite number")
-        return Parsed(value=number)
+        return _measured(text, number)
     if _THOUSANDS.match(t) or _COMMA_DECIMAL.match(t):
         return Unparsable(number)
     portion_match = _PORTION.search(t)
@@ -209,9 +207,7 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
         value = parse_number(uncertain["value"], decimal_comma=decimal_comma)
         if isinstance(value, str):
             return Unparsable(value)
-        if value != value or value in (float("inf"), float("-inf")):
-            return Unparsable(f"'{text}' is not a finite number")
-        return Parsed(value=value, unit=uncertain["rest"] or None)
+        return _measured(text, value, uncertain["rest"] or None)
     if low in _VERDICTS:
         return Unparsable(
             f"'{text}' is a verdict, not a result: report the measured value or a qualifier"
@@ -227,6 +223,13 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
         f"result '{text}' is neither a number nor a known qualifier"
         " (<LOQ, < 0.5, ND, >ULOQ, TNTC, Absent, Present)"
     )
+
+
+def _measured(text: str, value: float, unit: str | None = None) -> ParseOutcome:
+    """A measured value, refused when it is not finite (NaN, 1e999)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return Unparsable(f"'{text}' is not a finite number")
+    return Parsed(value=value, unit=unit)
 
 
 def _comparison(text: str, m: re.Match[str], decimal_comma: bool) -> ParseOutcome:

@@ -191,7 +191,8 @@ for _a in _ANALYTES:
             raise RuntimeError(f"analyte alias {_name!r} is claimed twice")
         _BY_KEY[_key] = _a.code
 
-_SPELLINGS: list[str] = sorted({n for a in _ANALYTES for n in (a.code, *a.aliases)})
+# Every name an analyte is known by: what "did you mean" chooses from.
+ANALYTE_SPELLINGS: list[str] = sorted({n for a in _ANALYTES for n in (a.code, *a.aliases)})
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -210,7 +211,7 @@ def analyte_code(name: str) -> str | None:
 
 
 def unknown_analyte_message(name: str) -> str:
-    return f"unknown analyte '{name}'{did_you_mean(name, _SPELLINGS)}"
+    return f"unknown analyte '{name}'{did_you_mean(name, ANALYTE_SPELLINGS)}"
 
 
 SAMPLE_TYPES: tuple[str, ...] = ("production", "blank", "spike", "duplicate", "crm")

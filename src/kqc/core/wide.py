@@ -17,7 +17,7 @@ from kqc.core.names import closest, did_you_mean, name_key
 from kqc.core.qualifiers import Parsed, parse_result
 from kqc.core.records import RawTable
 from kqc.core.units import spelling
-from kqc.core.vocab import ANALYTES, analyte_code
+from kqc.core.vocab import ANALYTE_SPELLINGS, ANALYTES, analyte_code
 
 # The column a melted cell came from, so problems name 'Lead (ppm)', not 'result'.
 CELL_COLUMN = "_cell_column"
@@ -94,8 +94,7 @@ def with_units_row(table: RawTable) -> RawTable:
 
 
 def _unknown(name: str) -> str:
-    spellings = sorted({n for a in ANALYTES.values() for n in (a.code, *a.aliases)})
-    return f"unknown analyte column '{name}'{did_you_mean(name, spellings)}"
+    return f"unknown analyte column '{name}'{did_you_mean(name, ANALYTE_SPELLINGS)}"
 
 
 def is_wide(headers: list[str]) -> bool:
@@ -138,13 +137,12 @@ def unread_result_columns(table: RawTable) -> list[tuple[str, str]]:
     <LOQ): its results are never dropped unseen. A column of other figures
     ('Sample weight', 'Notes') names nothing close to an analyte and stays
     out, as before."""
-    spellings = sorted({n for a in ANALYTES.values() for n in (a.code, *a.aliases)})
     found = []
     for h in table.headers:
         if cols.result_field(h) is not None or analyte_column(h) is not None:
             continue
         # Short names ('Ash', 'pH') are other measures far more often than typos.
-        guess = closest(h, spellings) if len(name_key(h)) >= 4 else None
+        guess = closest(h, ANALYTE_SPELLINGS) if len(name_key(h)) >= 4 else None
         if guess is None or len(name_key(guess)) < 4:
             continue
         cells = table.frame.get_column(h).cast(pl.String).str.strip_chars().drop_nulls()
