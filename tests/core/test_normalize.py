@@ -264,3 +264,36 @@ def test_a_unit_written_in_the_result_must_be_the_unit_column_s():
     ]
     assert "written in ppb but the unit column says ppm" in out.problems[0].problem
     assert out.rows.select("analyte", "bound").rows() == [("cadmium", 0.1), ("e_coli", 10.0)]
+
+
+def test_a_qualifier_column_makes_its_number_a_non_detect():
+    out = normalize(
+        raw(
+            [
+                ["B1", "S1", "Lead", "0.05", "U", "ppm", "Lab"],
+                ["B1", "S1", "Arsenic", "0.2", "", "ppm", "Lab"],
+            ],
+            ["Batch", "Sample", "Analyte", "Result", "Qualifier", "Unit", "Lab"],
+        )
+    )
+    assert out.problems == []
+    lead, arsenic = out.rows.sort("analyte", descending=True).iter_rows(named=True)
+    assert (lead["value"], lead["qualifier"], lead["bound"]) == (None, "<LOQ", 0.05)
+    assert lead["reported_result"] == "0.05 U"
+    assert (arsenic["value"], arsenic["qualifier"], arsenic["reported_result"]) == (
+        0.2,
+        None,
+        "0.2",
+    )
+
+
+def test_a_qualifier_column_in_a_wide_file_is_refused():
+    out = normalize(
+        raw(
+            [["B1", "S1", "Lab", "0.05", "U"]],
+            ["Batch", "Sample", "Lab", "Lead (ppm)", "Qualifier"],
+        )
+    )
+    assert out.rows.height == 0
+    assert [p.column for p in out.problems] == ["Qualifier"]
+    assert "cannot say which analyte" in out.problems[0].problem

@@ -8,12 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kqc.core.cells import parse_result_column
+from kqc.core.cells import join_qualifier_column, parse_result_column
 from kqc.core.qualifiers import (
+    CENSORED_BELOW,
     NotTested,
     Parsed,
+    Qualified,
     Unparsable,
     parse_result,
+    with_qualifier_code,
 )
 
 
@@ -141,3 +144,73 @@ def test_column_parser_agrees_with_cell_parser(texts, decimal_comma):
             assert row["not_tested"] is True
         else:
             assert row["problem"]
+
+
+# A qualifier column beside the result, as LIMS and EPA-style reports write it.
+@pytest.mark.parametrize(
+    ("result", "code", "read_as", "qualifier", "bound", "value"),
+    [
+        ("0.05", "U", "0.05 U", "<LOQ", 0.05, None),
+        ("0.05", "u", "0.05 u", "<LOQ", 0.05, None),
+        ("12", "UJ", "12 UJ", "<LOQ", 12.0, None),
+        ("0.05", "<", "<0.05", "<LOQ", 0.05, None),
+        ("0.05", "ND", "0.05 ND", "<LOQ", 0.05, None),
+        ("1000", ">", ">1000", ">ULOQ", 1000.0, None),
+        ("0.021", "J", "0.021 J", None, None, 0.021),
+        ("0.3", "B", "0.3 B", None, None, 0.3),
+        (None, "ND", "ND", "not_detected", None, None),
+        ("<0.05", "<", "<0.05", "<LOQ", 0.05, None),
+        ("ND", "U", "ND U", "not_detected", None, None),
+        ("TNTC", ">", "TNTC", "TNTC", None, None),
+    ],
+)
+def test_a_qualifier_column_is_read_with_its_result(result, code, read_as, qualifier, bound, value):
+    joined = with_qualifier_code(result, code)
+    assert joined.problem is None
+    assert joined.shown == read_as
+    outcome = parse_result(joined.text or "")
+    assert outcome == Parsed(value=value, qualifier=qualifier, bound=bound)
+
+
+@pytest.mark.parametrize(
+    ("result", "code", "says"),
+    [
+        ("0.05", "*", "qualifier '*' is not known"),
+        ("0.05", "E", "qualifier 'E' is not known"),
+        (None, "<", "has no number in the result column"),
+        ("<0.05", "J", "say different things"),
+        ("ND", ">", "say different things"),
+        ("Present", "U", "say different things"),
+    ],
+)
+def test_a_qualifier_code_that_cannot_be_read_is_named(result, code, says):
+    assert says in (with_qualifier_code(result, code).problem or "")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False),
+    st.sampled_from(["U", "ND", "<", "UJ", "<RL", " u "]),
+)
+def test_a_number_beside_a_non_detect_code_is_never_a_detection(number, code):
+    joined = with_qualifier_code(repr(number), code)
+    outcome = parse_result(joined.text or "")
+    assert isinstance(outcome, Parsed)
+    assert outcome.value is None
+    assert outcome.qualifier in CENSORED_BELOW
+    assert outcome.bound == number
+
+
+def test_the_qualifier_column_reads_each_row_as_the_cell_function_does():
+    results = pl.Series(["0.05", "0.05", None, "1.2", "0.02", "0.05"], dtype=pl.String)
+    codes = pl.Series(["U", "", "ND", None, "J", "*"], dtype=pl.String)
+    joined = join_qualifier_column(results, codes, decimal_comma=False)
+    expected = [
+        with_qualifier_code("0.05", "U"),
+        Qualified("0.05", "0.05"),
+        with_qualifier_code(None, "ND"),
+        Qualified("1.2", "1.2"),
+        with_qualifier_code("0.02", "J"),
+        with_qualifier_code("0.05", "*"),
+    ]
+    assert [Qualified(*row) for row in joined.iter_rows()] == expected

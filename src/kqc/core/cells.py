@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from kqc.core.qualifiers import PLAIN_NUMBER, NotTested, Parsed, parse_number, parse_result
+from kqc.core.qualifiers import (
+    PLAIN_NUMBER,
+    NotTested,
+    Parsed,
+    parse_number,
+    parse_result,
+    with_qualifier_code,
+)
 
 RESULT_PARTS: dict[str, pl.DataType] = {
     "value": pl.Float64(),
@@ -57,6 +64,48 @@ def parse_result_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFram
         .otherwise(pl.col("problem"))
         .alias("problem"),
     ).select(list(RESULT_PARTS))
+
+
+def join_qualifier_column(
+    results: pl.Series, codes: pl.Series, *, decimal_comma: bool
+) -> pl.DataFrame:
+    """One row per result: `text` to read as the result, `shown` to keep as
+    reported and `problem`, for a file whose qualifiers sit in a column of
+    their own (`qualifiers.with_qualifier_code`). A row with no code keeps its
+    result as it is. Each distinct pair is read once."""
+    frame = pl.DataFrame(
+        {"result": results.cast(pl.String), "code": codes.cast(pl.String).str.strip_chars()}
+    ).with_columns(pl.col("code").replace("", None))
+    pairs = frame.filter(pl.col("code").is_not_null()).unique()
+    read = [
+        (result, code, *_qualified(result, code, decimal_comma))
+        for result, code in pairs.iter_rows()
+    ]
+    looked_up = pl.DataFrame(
+        read,
+        schema={
+            "result": pl.String(),
+            "code": pl.String(),
+            "text": pl.String(),
+            "shown": pl.String(),
+            "problem": pl.String(),
+        },
+        orient="row",
+    )
+    joined = frame.join(
+        looked_up, on=["result", "code"], how="left", nulls_equal=True, maintain_order="left"
+    )
+    coded = pl.col("code").is_not_null()
+    return joined.select(
+        pl.when(coded).then(pl.col("text")).otherwise(pl.col("result")).alias("text"),
+        pl.when(coded).then(pl.col("shown")).otherwise(pl.col("result")).alias("shown"),
+        pl.col("problem"),
+    )
+
+
+def _qualified(result: str | None, code: str, decimal_comma: bool) -> tuple[str | None, ...]:
+    q = with_qualifier_code(result, code, decimal_comma=decimal_comma)
+    return (q.text, q.shown, q.problem)
 
 
 def _result_parts(text: str | None, decimal_comma: bool) -> tuple[object, ...]:

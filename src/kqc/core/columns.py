@@ -82,6 +82,22 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "measured value",
         "reading",
     ),
+    # A column of qualifier codes beside the result ("U", "<", "J"): read with
+    # the result (kqc.core.qualifiers.with_qualifier_code), never ignored.
+    "result_qualifier": (
+        "qualifier",
+        "qualifiers",
+        "qual",
+        "result qualifier",
+        "result qual",
+        "lab qualifier",
+        "lab qual",
+        "data qualifier",
+        "qualifier code",
+        "q",
+        "prefix",
+        "result prefix",
+    ),
     "unit": (
         "unit",
         "units",

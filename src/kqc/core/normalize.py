@@ -17,7 +17,7 @@ import polars as pl
 
 from kqc.core import columns as cols
 from kqc.core import wide
-from kqc.core.cells import parse_number_column, parse_result_column
+from kqc.core.cells import join_qualifier_column, parse_number_column, parse_result_column
 from kqc.core.dates import iso_date
 from kqc.core.problems import Problem, file_problem
 from kqc.core.products import form_code, market_codes, unknown_form_message
@@ -147,7 +147,10 @@ def _fields_frame(
     constants: dict[str, str] = {}
     for key, value in table.metadata.items():
         meta_field = lookup(key)
-        if meta_field is not None and meta_field not in cmap.fields and value.strip():
+        # A qualifier belongs to one result, never to a whole file.
+        if meta_field is None or meta_field in ("result_qualifier", *cmap.fields):
+            continue
+        if value.strip():
             constants[meta_field] = value.strip()
     missing = [f for f in required if f not in cmap.fields and f not in constants]
     for fld in missing:
@@ -201,15 +204,25 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
         return Normalized("results", pl.DataFrame(schema=RESULT_SCHEMA), issues.problems())
     frame, headers = mapped
     if from_wide:
+        if "result_qualifier" in headers:
+            issues.header(
+                f"column '{headers['result_qualifier']}' cannot say which analyte's result it"
+                " qualifies: write the qualifier in each result cell (<0.05, ND) and remove"
+                " the column",
+                column=headers["result_qualifier"],
+            )
+            return Normalized("results", pl.DataFrame(schema=RESULT_SCHEMA), issues.problems())
         frame = frame.with_columns(table.frame[wide.CELL_COLUMN])
         headers.update(analyte=wide.CELL_COLUMN, result=wide.CELL_COLUMN, unit=wide.CELL_COLUMN)
     for fld in RESULT_SCHEMA:
         if fld not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(fld))
+    frame = frame.with_columns(pl.col("result").alias("reported_result"))
+    if "result_qualifier" in frame.columns:
+        frame = _join_qualifiers(frame, headers, issues, table.decimal_comma)
 
     parsed = parse_result_column(frame["result"], decimal_comma=table.decimal_comma)
     frame = frame.with_columns(
-        pl.col("result").alias("reported_result"),
         pl.col("unit").alias("reported_unit"),
         pl.col("analyte").alias("reported_analyte"),
         parsed["value"].alias("raw_value"),
@@ -251,6 +264,28 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
     )
     frame = _convert_units(frame, headers, issues)
     return _finish(frame, issues, RESULT_SCHEMA, headers)
+
+
+def _join_qualifiers(
+    frame: pl.DataFrame, headers: dict[str, str], issues: _Collector, decimal_comma: bool
+) -> pl.DataFrame:
+    """Results read with their qualifier column: '0.05' beside 'U' is the
+    non-detect '<0.05', kept as reported '0.05 U'."""
+    joined = join_qualifier_column(
+        frame["result"], frame["result_qualifier"], decimal_comma=decimal_comma
+    )
+    frame = frame.with_columns(
+        joined["text"].alias("result"),
+        joined["shown"].alias("reported_result"),
+        joined["problem"].alias("qualifier_problem"),
+    )
+    issues.add(
+        frame.filter(pl.col("qualifier_problem").is_not_null()),
+        headers["result_qualifier"],
+        pl.col("result_qualifier"),
+        pl.col("qualifier_problem"),
+    )
+    return frame
 
 
 def _map_analytes(frame: pl.DataFrame, headers: dict[str, str], issues: _Collector) -> pl.DataFrame:

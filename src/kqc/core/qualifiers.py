@@ -243,3 +243,76 @@ def _comparison(text: str, m: re.Match[str], decimal_comma: bool) -> ParseOutcom
     if rest and not _UNIT_TEXT.fullmatch(rest):
         return Unparsable(f"result '{text}' has unexpected text after the number")
     return Parsed(qualifier=BELOW_LOQ if below else ABOVE_ULOQ, bound=bound, unit=rest or None)
+
+
+# A qualifier column beside the result, as LIMS and EPA-style reports give it
+# ("0.05" with "U", "0.05" with "<"): what each code makes of the number. An
+# unknown code is refused, never ignored: ignored, "0.05 U" (not detected at
+# 0.05) would be stored as a detection of 0.05.
+_CODE_KINDS: dict[str, str] = {
+    **dict.fromkeys(("<", "<=", "≤", "lt", "less than"), "below"),
+    **dict.fromkeys((">", ">=", "≥", "gt", "greater than"), "above"),
+    # U (EPA): analysed for, not detected above the reported value; UJ: the
+    # same, with that value estimated.
+    **dict.fromkeys(
+        ("u", "uj", "nd", "n.d.", "not detected", "<lod", "<loq", "<rl", "<mdl", "<pql"),
+        "not_detected",
+    ),
+    **dict.fromkeys(("bql", "blq", "bdl"), "not_detected"),
+    # J: detected below the quantitation limit, the value estimated; B:
+    # detected, the analyte also found in the blank. Both are measured values.
+    **dict.fromkeys(("j", "b", "est", "est.", "estimated"), "measured"),
+}
+QUALIFIER_CODES_HELP = (
+    "< or > before the number, U or ND for not detected at the number,"
+    " J for an estimated value, or leave it empty"
+)
+
+
+@dataclass(frozen=True)
+class Qualified:
+    """A result cell read together with its qualifier column's code."""
+
+    text: str | None  # what `parse_result` reads
+    shown: str | None  # what is kept as reported: the two cells together
+    problem: str | None = None
+
+
+def with_qualifier_code(result: str | None, code: str, *, decimal_comma: bool = False) -> Qualified:
+    """Join a result cell and the code of a separate qualifier column: '0.05'
+    and 'U' read as '<0.05' (kept as reported '0.05 U'), '0.05' and '<' as
+    '<0.05'. A result that is itself a qualifier ('ND', '<0.05') stands when
+    the code agrees with it."""
+    result = (result or "").strip() or None
+    kind = _CODE_KINDS.get(" ".join(code.split()).casefold())
+    sign_first = kind in ("below", "above")
+    shown = (f"{code}{result}" if sign_first else f"{result} {code}") if result else code
+    if kind is None:
+        return Qualified(
+            result, shown, f"qualifier '{code}' is not known: use {QUALIFIER_CODES_HELP}"
+        )
+    if result is None:
+        if kind == "not_detected":
+            return Qualified("ND", shown)
+        return Qualified(
+            None,
+            shown,
+            f"qualifier '{code}' has no number in the result column: fill in the result",
+        )
+    number = parse_number(result, decimal_comma=decimal_comma)
+    if isinstance(number, float):
+        sign = {"below": "<", "not_detected": "<", "above": ">"}.get(kind, "")
+        return Qualified(f"{sign}{result}", shown)
+    read = parse_result(result, decimal_comma=decimal_comma)
+    agrees = isinstance(read, Parsed) and (
+        (kind in ("below", "not_detected") and read.qualifier in CENSORED_BELOW)
+        or (kind == "above" and read.qualifier in (ABOVE_ULOQ, TNTC))
+    )
+    if agrees or not isinstance(read, Parsed):  # an unreadable result is named for itself
+        # '<0.05' beside '<' says it once
+        return Qualified(result, result if agrees and sign_first else shown)
+    return Qualified(
+        result,
+        shown,
+        f"the result '{result}' and the qualifier '{code}' say different things: keep one of them",
+    )
