@@ -297,3 +297,41 @@ def test_a_qualifier_column_in_a_wide_file_is_refused():
     assert out.rows.height == 0
     assert [p.column for p in out.problems] == ["Qualifier"]
     assert "cannot say which analyte" in out.problems[0].problem
+
+
+@pytest.mark.parametrize(
+    ("extra", "position"),
+    [("Test", 3), ("Parameter", 3), ("Client Sample ID", 1)],
+)
+def test_a_lims_column_beside_a_more_exact_one_is_set_aside(extra, position):
+    header = ["Batch", "Lab Sample ID", "Analyte", "Result", "Unit", "Lab"]
+    row = ["B1", "EC-001", "Lead", "0.2", "ppm", "Lab"]
+    header.insert(position, extra)
+    row.insert(position, "Heavy Metals" if position == 3 else "Maeng Da 250 g")
+    out = normalize(raw([row], header))
+    assert out.problems == []
+    assert out.rows.select("sample_id", "analyte").row(0) == ("EC-001", "lead")
+
+
+def test_two_columns_of_equal_standing_are_a_clash_named():
+    out = normalize(
+        raw(
+            [["B1", "S1", "EC-001", "Lead", "0.2", "ppm", "Lab"]],
+            ["Batch", "Sample ID", "Lab Sample ID", "Analyte", "Result", "Unit", "Lab"],
+        )
+    )
+    assert out.rows.height == 0
+    assert [(p.column, p.problem) for p in out.problems] == [
+        (
+            "Lab Sample ID",
+            "columns 'Sample ID' and 'Lab Sample ID' both mean sample_id: keep one of them",
+        )
+    ]
+
+
+def test_a_register_s_description_beside_its_product_name_is_set_aside():
+    header = [*REGISTER_HEADER, "Description"]
+    row = ["B1", "P1", "Red Bali Caps", "Capsule", "7", "0.5", "6", "", "60 ct, 500 mg each"]
+    out = normalize(raw([row], header))
+    assert out.kind == "register" and out.problems == []
+    assert out.rows["product_name"].to_list() == ["Red Bali Caps"]

@@ -72,6 +72,12 @@ def test_presence_units_carry_the_test_portion():
     assert test_portion_g("/25g") == 25.0
     assert test_portion_g("per 10 g") == 10.0
     assert test_portion_g("in 1 g") == 1.0
+    # One gram, as certificates write it for E. coli and S. aureus.
+    assert test_portion_g("/g") == test_portion_g("per g") == test_portion_g("per gram") == 1.0
+    assert conversion(ANALYTES["e_coli"], "per g") == Conversion(None, 1.0, presence=True)
+    # A bare gram is no test portion: lead in 'g' is still an unknown unit.
+    assert test_portion_g("g") is None
+    assert isinstance(conversion(ANALYTES["lead"], "g"), str)
 
 
 def test_unit_key_folds_micro_sign_and_spaces():

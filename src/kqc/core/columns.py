@@ -308,17 +308,38 @@ class ColumnMap:
     unmapped: list[str] = field(default_factory=list)
 
 
+# Headers that name a field only when no other column names it more exactly.
+# LIMS exports carry both: beside 'Analyte', 'Test' or 'Parameter' names the
+# panel ('Heavy Metals'); beside 'Lab Sample ID', 'Client Sample ID' is the
+# client's own label; beside 'Product Name', 'Description' is a longer text.
+# Two columns of equal standing stay a clash for the lab to resolve.
+_SECONDARY: dict[str, frozenset[str]] = {
+    fld: frozenset(name_key(h) for h in names)
+    for fld, names in {
+        "sample_id": ("sample", "client sample id", "sample ref"),
+        "analyte": ("test", "test name", "parameter", "target", "test item", "component"),
+        "unit_no": ("position", "vial"),
+        "product_name": ("name", "description", "product description", "item name"),
+        "form": ("format",),
+    }.items()
+}
+
+
 def map_columns(headers: list[str], kind: Kind) -> ColumnMap:
     lookup = result_field if kind == "results" else register_field
     cmap = ColumnMap()
+    found: dict[str, list[str]] = {}
     for h in headers:
         fld = lookup(h)
         if fld is None:
             cmap.unmapped.append(h)
-        elif fld in cmap.fields:
-            cmap.clashes.append((fld, cmap.fields[fld], h))
         else:
-            cmap.fields[fld] = h
+            found.setdefault(fld, []).append(h)
+    for fld, named in found.items():
+        exact = [h for h in named if name_key(h) not in _SECONDARY.get(fld, frozenset())]
+        chosen = exact or named
+        cmap.fields[fld] = chosen[0]
+        cmap.clashes.extend((fld, chosen[0], h) for h in chosen[1:])
     return cmap
 
 

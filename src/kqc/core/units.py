@@ -119,7 +119,9 @@ _CANONICAL_BASE: dict[str, Fraction] = {
     "mg/unit": _F(1),
 }
 
-_PORTION = re.compile(r"^(?:/|in|per)?(\d+(?:[.,]\d+)?)(g|ml)$")
+# The portion a presence test covered: '/25g', 'in 25 g', 'per 10 grams', and
+# '/g' or 'per g' for one gram (a bare 'g' says nothing of a test).
+_PORTION = re.compile(r"^(?:(?:/|in)(\d+(?:[.,]\d+)?)?|(\d+(?:[.,]\d+)?))(?:g|grams?|ml)$")
 
 
 def unit_key(text: str) -> str:
@@ -155,7 +157,10 @@ def spelling(text: str) -> Spelling | None:
 def test_portion_g(text: str) -> float | None:
     """Grams a presence test covered, from a unit such as '/25g' or 'per 10 g'."""
     m = _PORTION.match(unit_key(text))
-    return float(m.group(1).replace(",", ".")) if m else None
+    if m is None:
+        return None
+    number = m.group(1) or m.group(2)
+    return float(number.replace(",", ".")) if number else 1.0
 
 
 @dataclass(frozen=True)
