@@ -335,3 +335,65 @@ def test_a_register_s_description_beside_its_product_name_is_set_aside():
     out = normalize(raw([row], header))
     assert out.kind == "register" and out.problems == []
     assert out.rows["product_name"].to_list() == ["Red Bali Caps"]
+
+
+def test_limits_in_their_own_unit_are_converted_by_it():
+    # Read in the result's ppb, an LOQ of 0.05 ppm would be 1,000 times too
+    # low, and a non-detect would seem to prove more than it does.
+    out = normalize(
+        raw(
+            [
+                ["B1", "S1", "Lead", "250", "ppb", "0.01", "0.05", "ppm", "Lab"],
+                ["B1", "S1", "Cadmium", "12", "ppb", "1", "5", "", "Lab"],
+            ],
+            ["Batch", "Sample", "Analyte", "Result", "Units", "LOD", "LOQ", "LOQ Units", "Lab"],
+        )
+    )
+    assert out.problems == []
+    rows = {r["analyte"]: (r["value"], r["lod"], r["loq"]) for r in out.rows.iter_rows(named=True)}
+    assert rows == {"lead": (0.25, 0.01, 0.05), "cadmium": (0.012, 0.001, 0.005)}
+
+
+def test_a_limit_unit_of_another_kind_is_refused():
+    out = normalize(
+        raw(
+            [["B1", "S1", "Mitragynine", "1.5", "%", "0.05", "mg/capsule", "Lab"]],
+            ["Batch", "Sample", "Analyte", "Result", "Units", "LOQ", "LOQ Units", "Lab"],
+        )
+    )
+    assert out.rows.height == 0
+    assert [(p.column, p.value) for p in out.problems] == [("LOQ Units", "mg/capsule")]
+
+
+def test_a_unit_in_the_result_header_is_every_row_s_unit():
+    out = normalize(
+        raw(
+            [
+                ["B1", "S1", "Lead", "0.25", "0.05", "Lab"],
+                ["B1", "S1", "Arsenic", "<0.05", "0.05", "Lab"],
+            ],
+            ["Batch", "Sample", "Analyte", "Result (mg/kg)", "LOQ (ug/kg)", "Lab"],
+        )
+    )
+    assert out.problems == []
+    assert out.rows.select("analyte", "value", "unit", "bound", "loq", "reported_unit").rows() == [
+        ("lead", 0.25, "ug/g", None, 0.00005, "mg/kg"),
+        ("arsenic", None, "ug/g", 0.05, 0.00005, "mg/kg"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        (["Result (mg/kg)", "Units"], "the unit is given twice"),
+        (["Result (ppm)", "Result"], "both mean result"),
+        (["Result (ppm)", "LOD (ppb)", "LOQ (ppm)"], "give their numbers in different units"),
+    ],
+)
+def test_a_unit_given_twice_in_headers_is_refused(header, says):
+    values = ["0.25", "ppm", "0.05"][: len(header)]
+    out = normalize(
+        raw([["B1", "S1", "Lead", "Lab", *values]], ["Batch", "Sample", "Analyte", "Lab", *header])
+    )
+    assert out.rows.height == 0
+    assert len(out.problems) == 1 and says in out.problems[0].problem

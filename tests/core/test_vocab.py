@@ -2,7 +2,7 @@ import pytest
 
 from kqc.core.columns import guess_kind, result_field
 from kqc.core.names import name_key
-from kqc.core.vocab import analyte_code, unknown_analyte_message
+from kqc.core.vocab import analyte_code, sample_type_code, unknown_analyte_message
 
 
 @pytest.mark.parametrize(
@@ -75,3 +75,23 @@ def test_name_key_folds_micro_and_punctuation():
     assert name_key("µg") == name_key("μg")
     assert name_key("Lot #") == name_key("lot_no") == name_key("Lot No.") == "lotno"
     assert name_key("Unit #") != name_key("Unit")
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("Method Blank", "blank"),
+        ("LRB", "blank"),
+        ("LCS", "spike"),
+        ("MSD", "spike"),
+        ("Matrix Spike Duplicate", "spike"),
+        ("LCSD", "spike"),
+        ("Dup", "duplicate"),
+        ("Client Sample", "production"),
+        ("Field Sample", "production"),
+        ("Reference Material", "crm"),
+        ("Calibration Check", None),
+    ],
+)
+def test_qc_sample_types_as_labs_write_them(name, code):
+    assert sample_type_code(name) == code

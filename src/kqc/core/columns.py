@@ -7,10 +7,12 @@ or batch register) is told by the fields its columns map to, never by its name.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from kqc.core.names import name_key
+from kqc.core.units import spelling
 
 Kind = Literal["results", "register"]
 
@@ -107,6 +109,26 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "result units",
         "reporting unit",
         "reporting units",
+    ),
+    # The unit of the LOD and LOQ columns when it is not the result's own
+    # (a result in ppb, its limits in ppm): the limits are converted by it.
+    "limit_unit": (
+        "limit unit",
+        "limit units",
+        "loq unit",
+        "loq units",
+        "lod unit",
+        "lod units",
+        "lod/loq unit",
+        "lod/loq units",
+        "rl unit",
+        "rl units",
+        "mdl unit",
+        "mdl units",
+        "reporting limit unit",
+        "reporting limit units",
+        "loq uom",
+        "rl uom",
     ),
     "unit_no": (
         "unit no",
@@ -299,6 +321,25 @@ def register_field(header: str) -> str | None:
     return _REGISTER_INDEX.get(name_key(header))
 
 
+# 'Result (mg/kg)', 'LOQ [ppm]', 'Result, %': a long file's number column with
+# the unit of all its numbers in the header. The field each such header fills,
+# and the field its unit gives.
+_UNIT_IN_HEADER = re.compile(r"^(.*?)\s*(?:[\(\[]\s*([^()\[\]]+?)\s*[\)\]]|,\s*(\S+))\s*$")
+_UNIT_FIELDS = {"result": "unit", "lod": "limit_unit", "loq": "limit_unit"}
+
+
+def unit_in_header(header: str) -> tuple[str, str] | None:
+    """('result', 'mg/kg') for 'Result (mg/kg)', ('loq', 'ppm') for 'LOQ (ppm)';
+    None for any other header (an unknown unit makes no such header)."""
+    m = _UNIT_IN_HEADER.match(header.strip())
+    if m is None:
+        return None
+    fld, unit = result_field(m.group(1)), m.group(2) or m.group(3)
+    if fld in _UNIT_FIELDS and spelling(unit) is not None:
+        return fld, unit
+    return None
+
+
 @dataclass
 class ColumnMap:
     """Which lab header became which field, and which fields appear twice."""
@@ -306,6 +347,8 @@ class ColumnMap:
     fields: dict[str, str] = field(default_factory=dict)  # field -> lab header
     clashes: list[tuple[str, str, str]] = field(default_factory=list)  # (field, first, second)
     unmapped: list[str] = field(default_factory=list)
+    # unit field ('unit', 'limit_unit') -> the headers giving it, with their unit
+    header_units: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 # Headers that name a field only when no other column names it more exactly.
@@ -331,6 +374,10 @@ def map_columns(headers: list[str], kind: Kind) -> ColumnMap:
     found: dict[str, list[str]] = {}
     for h in headers:
         fld = lookup(h)
+        in_header = unit_in_header(h) if fld is None and kind == "results" else None
+        if in_header is not None:
+            fld, unit = in_header
+            cmap.header_units.setdefault(_UNIT_FIELDS[fld], []).append((h, unit))
         if fld is None:
             cmap.unmapped.append(h)
         else:
@@ -346,7 +393,7 @@ def map_columns(headers: list[str], kind: Kind) -> ColumnMap:
 def guess_kind(headers: list[str]) -> Kind | None:
     """Results when an analyte/result pair or analyte-named columns appear;
     register when product or label fields appear; None when neither."""
-    result_hits = {result_field(h) for h in headers} - {None}
+    result_hits = {result_field(h) or (unit_in_header(h) or (None,))[0] for h in headers} - {None}
     register_hits = {register_field(h) for h in headers} - {None}
     if {"analyte", "result"} <= result_hits:
         return "results"

@@ -152,6 +152,9 @@ def _fields_frame(
             continue
         if value.strip():
             constants[meta_field] = value.strip()
+    refused_before = len(issues.fixed)
+    header_units = _units_from_headers(cmap, issues)
+    constants.update({fld: unit for fld, (_, unit) in header_units.items()})
     missing = [f for f in required if f not in cmap.fields and f not in constants]
     for fld in missing:
         issues.header(
@@ -160,7 +163,7 @@ def _fields_frame(
             + (" (or a 'Lab:' line above the table)" if fld == "lab_id" else ""),
             column=fld,
         )
-    if missing or cmap.clashes:
+    if missing or cmap.clashes or len(issues.fixed) > refused_before:
         return None
     frame = table.frame.select(
         pl.col("source_row").cast(pl.Int64),
@@ -169,9 +172,35 @@ def _fields_frame(
     )
     headers = {
         **{f: f"{k} (above the table)" for f, k in _meta_keys(table, constants)},
+        **{fld: header for fld, (header, _) in header_units.items()},
         **cmap.fields,
     }
     return frame, headers
+
+
+def _units_from_headers(cmap: cols.ColumnMap, issues: _Collector) -> dict[str, tuple[str, str]]:
+    """The unit a long file gives in a number column's header ('Result
+    (mg/kg)', 'LOQ (ppm)'), by the unit field it fills, with that header. Given
+    twice (a unit column too, or 'LOD (ppb)' beside 'LOQ (ppm)'), it is refused:
+    the file must say one unit for one number."""
+    given: dict[str, tuple[str, str]] = {}
+    for fld, named in cmap.header_units.items():
+        header, unit = named[0]
+        if fld in cmap.fields:
+            issues.header(
+                f"the unit is given twice, in '{header}' and in column '{cmap.fields[fld]}':"
+                " keep one of them",
+                column=header,
+            )
+        elif len({u for _, u in named}) > 1:
+            issues.header(
+                f"'{named[0][0]}' and '{named[1][0]}' give their numbers in different units:"
+                " give the limits in one unit",
+                column=named[1][0],
+            )
+        else:
+            given[fld] = (header, unit)
+    return given
 
 
 def _meta_keys(table: RawTable, constants: dict[str, str]) -> list[tuple[str, str]]:
@@ -427,25 +456,106 @@ def _convert_units(
         ),
     )
 
-    def scaled(col: str) -> pl.Expr:
+    frame = _limit_factors(frame, headers, issues)
+
+    def scaled(col: str, factor: str = "factor", log10: str = "log10") -> pl.Expr:
         base = (
-            pl.when(pl.col("log10").fill_null(False))
+            pl.when(pl.col(log10).fill_null(False))
             .then(pl.lit(10.0).pow(pl.col(col)))
             .otherwise(pl.col(col))
         )
         # 12 significant digits: far beyond any lab's precision, and it drops
         # binary artifacts of the factor (1.38 % is 13.8 mg/g, not 13.799999999999999).
-        return (base * pl.col("factor")).round_sig_figs(12)
+        return (base * pl.col(factor)).round_sig_figs(12)
 
     return frame.with_columns(
         pl.col("canonical_unit").alias("unit"),
         scaled("raw_value").alias("value"),
         scaled("raw_bound").alias("bound"),
-        scaled("raw_lod").alias("lod"),
-        scaled("raw_loq").alias("loq"),
+        scaled("raw_lod", "limit_factor", "limit_log10").alias("lod"),
+        scaled("raw_loq", "limit_factor", "limit_log10").alias("loq"),
         scaled("raw_spike").alias("spike_level"),
         pl.col("dilution_value").alias("dilution"),
         pl.coalesce("portion_from_result", "unit_portion").alias("test_portion_g"),
+    )
+
+
+def _limit_factors(
+    frame: pl.DataFrame, headers: dict[str, str], issues: _Collector
+) -> pl.DataFrame:
+    """limit_factor and limit_log10: how LOD and LOQ come to the canonical
+    unit. The result's own unit, unless a limit unit column gives theirs (a
+    result in ppb with its LOQ in ppm: read in ppb, the LOQ would be 1,000
+    times too low, and a non-detect would seem to prove more than it does).
+    A limit unit that is unknown, or not of the result's kind, is refused."""
+    if "limit_unit" not in frame.columns:
+        return frame.with_columns(
+            pl.col("factor").alias("limit_factor"), pl.col("log10").alias("limit_log10")
+        )
+    pairs = (
+        frame.filter(pl.col("analyte").is_not_null() & pl.col("limit_unit").is_not_null())
+        .select("analyte", "limit_unit")
+        .unique()
+        .iter_rows()
+    )
+    rows = []
+    for code, unit_text in pairs:
+        conv = conversion(ANALYTES[code], unit_text)
+        if isinstance(conv, str):
+            rows.append((code, unit_text, None, None, None, conv))
+        elif conv.presence:
+            rows.append(
+                (code, unit_text, None, None, None, f"'{unit_text}' is no unit for a limit")
+            )
+        else:
+            rows.append((code, unit_text, conv.unit, conv.factor, conv.log10, None))
+    lookup = pl.DataFrame(
+        rows,
+        schema={
+            "analyte": pl.String(),
+            "limit_unit": pl.String(),
+            "limit_canonical": pl.String(),
+            "limit_factor": pl.Float64(),
+            "limit_log10": pl.Boolean(),
+            "limit_problem": pl.String(),
+        },
+        orient="row",
+    )
+    frame = frame.join(
+        lookup, on=["analyte", "limit_unit"], how="left", nulls_equal=True, maintain_order="left"
+    )
+    other_kind = (
+        pl.col("limit_problem").is_null()
+        & pl.col("limit_canonical").is_not_null()
+        & pl.col("canonical_unit").is_not_null()
+        & (pl.col("limit_canonical") != pl.col("canonical_unit"))
+    )
+    frame = frame.with_columns(
+        pl.when(other_kind)
+        .then(
+            pl.format(
+                "the limits' unit {} is not of the kind of the result's unit {}:"
+                " give both in one kind (e.g. ppm and ppb)",
+                pl.col("limit_unit"),
+                pl.col("reported_unit"),
+            )
+        )
+        .otherwise(pl.col("limit_problem"))
+        .alias("limit_problem")
+    )
+    issues.add(
+        frame.filter(pl.col("limit_problem").is_not_null()),
+        headers["limit_unit"],
+        pl.col("limit_unit"),
+        pl.col("limit_problem"),
+    )
+    given = pl.col("limit_unit").is_not_null()
+    return frame.with_columns(
+        pl.when(given)
+        .then(pl.col("limit_factor"))
+        .otherwise(pl.col("factor"))
+        .alias("limit_factor"),
+        pl.when(given).then(pl.col("limit_log10")).otherwise(pl.col("log10")).alias("limit_log10"),
     )
 
 

@@ -217,8 +217,31 @@ def unknown_analyte_message(name: str) -> str:
 SAMPLE_TYPES: tuple[str, ...] = ("production", "blank", "spike", "duplicate", "crm")
 
 _SAMPLE_TYPE_NAMES: dict[str, tuple[str, ...]] = {
-    "production": ("production", "sample", "routine", "unknown", "prod", "regular", "normal"),
-    "blank": ("blank", "method blank", "MB", "reagent blank", "procedural blank", "BLK"),
+    "production": (
+        "production",
+        "sample",
+        "routine",
+        "unknown",
+        "prod",
+        "regular",
+        "normal",
+        "client sample",
+        "field sample",
+        "test sample",
+        "production sample",
+    ),
+    "blank": (
+        "blank",
+        "method blank",
+        "MB",
+        "reagent blank",
+        "procedural blank",
+        "BLK",
+        "laboratory blank",
+        "lab blank",
+        "laboratory reagent blank",
+        "LRB",
+    ),
     "spike": (
         "spike",
         "matrix spike",
@@ -230,6 +253,12 @@ _SAMPLE_TYPE_NAMES: dict[str, tuple[str, ...]] = {
         "LCS",
         "laboratory control sample",
         "fortified",
+        # The duplicates of a spike are spikes: each is judged by its recovery.
+        "MSD",
+        "matrix spike duplicate",
+        "LCSD",
+        "LCS duplicate",
+        "laboratory control sample duplicate",
     ),
     "duplicate": ("duplicate", "dup", "DUP", "replicate duplicate", "method duplicate", "MD"),
     "crm": ("CRM", "certified reference material", "reference material", "SRM", "RM"),
