@@ -498,7 +498,7 @@ def _limit_factors(
         .unique()
         .iter_rows()
     )
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for code, unit_text in pairs:
         conv = conversion(ANALYTES[code], unit_text)
         if isinstance(conv, str):
