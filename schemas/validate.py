@@ -122,6 +122,10 @@ def _problems(
         text = messages.get((field, check)) or messages.get(("", check)) or _default(field, check)
         source_field = _REPORTED_AS.get(field, field)
         column = headers.get(source_field, field or "(row)")
+        in_frame = index is not None and 0 <= index < len(rows)
+        if source_field == "result" and "reported_result" in frame.columns and in_frame:
+            # the cell as the lab wrote it ('-0.002' in %), not its canonical -0.02 mg/g
+            value = frame["reported_result"][index] or value
         in_cell = cell_columns is not None and index is not None and 0 <= index < len(rows)
         if in_cell and source_field in ("result", "unit", "analyte"):
             column = cell_columns[index]  # type: ignore[index]

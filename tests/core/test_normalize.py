@@ -397,3 +397,21 @@ def test_a_unit_given_twice_in_headers_is_refused(header, says):
     )
     assert out.rows.height == 0
     assert len(out.problems) == 1 and says in out.problems[0].problem
+
+
+def test_a_unit_written_after_the_number_is_read_when_the_unit_column_agrees_or_is_empty():
+    header = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]
+    rows = [
+        ["Acme", "KR-1", "S1", "Mitragynine", "1.52 %", "%"],
+        ["Acme", "KR-1", "S1", "Paynantheine", "0.3%", ""],  # the cell gives the unit
+        ["Acme", "KR-1", "S1", "E. coli", "< 10 CFU/g", ""],
+        ["Acme", "KR-1", "S1", "Lead", "0.5 ppb", "ppm"],  # 1,000 times apart: refused
+        ["Acme", "KR-1", "S1", "Cadmium", "0.5", ""],  # no unit anywhere: refused
+    ]
+    out = normalize(raw(rows, header))
+    assert [(p.row, p.column) for p in out.problems] == [(5, "Result"), (6, "Unit")]
+    assert out.rows.select("analyte", "value", "unit", "bound", "reported_unit").rows() == [
+        ("mitragynine", 15.2, "mg/g", None, "%"),
+        ("paynantheine", 3.0, "mg/g", None, "%"),
+        ("e_coli", None, "CFU/g", 10.0, "CFU/g"),
+    ]

@@ -77,13 +77,43 @@ def test_cells_that_are_problems(text):
     assert isinstance(parse_result(text), Unparsable)
 
 
-def test_a_unit_written_in_the_result_cell_is_named_with_the_fix():
-    outcome = parse_result("0.5 ppm")
+def test_a_known_unit_after_a_number_is_kept_for_the_unit_column_to_confirm():
+    assert parse_result("0.5 ppm") == Parsed(value=0.5, unit="ppm")
+    assert parse_result("1.52%") == Parsed(value=1.52, unit="%")
+
+
+def test_an_unknown_word_after_a_number_is_named_with_the_fix():
+    outcome = parse_result("0.5 furlongs")
     assert isinstance(outcome, Unparsable)
     assert outcome.problem == (
-        "result '0.5 ppm' holds its unit: write 0.5 in the result column and 'ppm' in the unit"
-        " column"
+        "result '0.5 furlongs' holds its unit: write 0.5 in the result column and 'furlongs' in"
+        " the unit column"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ND (<0.01)", Parsed(qualifier="not_detected", bound=0.01)),
+        ("ND<0.01", Parsed(qualifier="not_detected", bound=0.01)),
+        ("ND (0.01)", Parsed(qualifier="not_detected", bound=0.01)),
+        ("BLQ (<0.05)", Parsed(qualifier="<LOQ", bound=0.05)),
+        ("< LOQ (0.05)", Parsed(qualifier="<LOQ", bound=0.05)),
+        ("<0.05 (LOQ)", Parsed(qualifier="<LOQ", bound=0.05)),
+        ("<0.01 (LOD)", Parsed(qualifier="<LOD", bound=0.01)),
+        ("> 1000 (ULOQ)", Parsed(qualifier=">ULOQ", bound=1000.0)),
+        ("Not Detected (<10 CFU/g)", Parsed(qualifier="not_detected", bound=10.0, unit="CFU/g")),
+        ("N.D. (< 0.005 ppm)", Parsed(qualifier="not_detected", bound=0.005, unit="ppm")),
+    ],
+)
+def test_a_non_detect_written_with_its_limit_keeps_the_limit(text, expected):
+    assert parse_result(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Present (<10)", "ND (>5)", "Detected (<0.1)"])
+def test_a_qualifier_and_a_limit_that_disagree_are_refused(text):
+    outcome = parse_result(text)
+    assert isinstance(outcome, Unparsable) and "two different things" in outcome.problem
 
 
 def test_decimal_comma_only_where_the_file_says_so():

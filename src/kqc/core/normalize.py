@@ -252,7 +252,9 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
 
     parsed = parse_result_column(frame["result"], decimal_comma=table.decimal_comma)
     frame = frame.with_columns(
-        pl.col("unit").alias("reported_unit"),
+        # A unit written in the result cell ('< 10 CFU/g', '1.52 %') gives an
+        # empty unit cell its unit: the lab wrote it, nothing is assumed.
+        pl.coalesce(pl.col("unit"), parsed["cell_unit"]).alias("reported_unit"),
         pl.col("analyte").alias("reported_analyte"),
         parsed["value"].alias("raw_value"),
         parsed["qualifier"],

@@ -12,6 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from kqc.core.units import spelling
+
 # Qualifier codes stored in results.qualifier (NULL means a plain number).
 BELOW_LOQ = "<LOQ"
 BELOW_LOD = "<LOD"
@@ -199,6 +201,9 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
     head = _PORTION.sub("", t).strip(" /,;:").casefold() if portion_match else low
     if head in _WORDS:
         return Parsed(qualifier=_WORDS[head], test_portion_g=portion)
+    compound = _compound(t, decimal_comma)
+    if compound is not None:
+        return compound
     comparison = _COMPARISON.match(t)
     if comparison:
         return _comparison(text, comparison, decimal_comma)
@@ -214,6 +219,12 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
             " such as <LOQ, ND, Absent"
         )
     with_unit = _NUMBER_THEN_UNIT.match(t)
+    if with_unit and spelling(with_unit["rest"]) is not None:
+        # '1.52 %': a known unit after the number, held to the unit column
+        # (or giving it) by normalize, as for '< 10 CFU/g'.
+        number = parse_number(with_unit["number"], decimal_comma=decimal_comma)
+        if isinstance(number, float):
+            return _measured(text, number, with_unit["rest"])
     if with_unit and isinstance(parse_number(with_unit["number"], decimal_comma=True), float):
         return Unparsable(
             f"result '{text}' holds its unit: write {with_unit['number']} in the result column"
@@ -223,6 +234,51 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
         f"result '{text}' is neither a number nor a known qualifier"
         " (<LOQ, < 0.5, ND, >ULOQ, TNTC, Absent, Present)"
     )
+
+
+# A non-detect written with its limit, as certificates print it: 'ND (<0.01)',
+# 'BLQ (<0.05)', 'Not Detected (<10 CFU/g)', 'ND<0.01', '< LOQ (0.05)',
+# '<0.05 (LOQ)'. The word says what kind of qualifier, the number its bound.
+_WORD_THEN_LIMIT = re.compile(
+    r"^(?P<word>(?:<\s*)?[^\W\d][^()<>≤≥]*?)\s*\(?\s*"
+    r"(?P<limit>[<>≤≥]=?[^()]*?|[\d.,]+(?:[eE][+-]?\d+)?)\s*\)?$"
+)
+_LIMIT_THEN_WORD = re.compile(
+    r"^(?P<limit>[<>≤≥]=?\s*[\d.,]+(?:[eE][+-]?\d+)?)\s*\((?P<word>[^()]+)\)$"
+)
+# The limit a bare name in brackets stands for: '<0.05 (LOQ)', '<0.01 (LOD)'.
+_LIMIT_NAMES = {
+    **dict.fromkeys(("loq", "lloq", "rl", "pql", "mrl", "lq"), BELOW_LOQ),
+    **dict.fromkeys(("lod", "mdl", "dl", "ld"), BELOW_LOD),
+    **dict.fromkeys(("uloq", "uql", "ulq"), ABOVE_ULOQ),
+}
+
+
+def _compound(t: str, decimal_comma: bool) -> Parsed | Unparsable | None:
+    """A qualifier word with its limit ('ND (<0.01)'); None when `t` is not
+    of that form. The word and the sign must agree: 'Present (<10)' is no
+    reading."""
+    m = _WORD_THEN_LIMIT.match(t)
+    if m is None or m["word"].strip(" ,:;").casefold() not in {*_WORDS, *_LIMIT_NAMES}:
+        m = _LIMIT_THEN_WORD.match(t)
+    if m is None:
+        return None
+    word = m["word"].strip(" ,:;").casefold()
+    code = _WORDS.get(word) or _WORDS.get("<" + word) or _LIMIT_NAMES.get(word)
+    if code is None:
+        return None
+    limit = m["limit"].strip()
+    bounded = parse_result(
+        limit if limit[0] in "<>≤≥" else "<" + limit, decimal_comma=decimal_comma
+    )
+    if not isinstance(bounded, Parsed) or bounded.bound is None:
+        return None
+    below = bounded.qualifier == BELOW_LOQ
+    if below != (code in CENSORED_BELOW) or code == DETECTED:
+        return Unparsable(f"result '{t}' says two different things: write one qualifier")
+    if code in (NOT_DETECTED, BELOW_LOQ, BELOW_LOD, ABOVE_ULOQ):
+        return Parsed(qualifier=code, bound=bounded.bound, unit=bounded.unit)
+    return None
 
 
 def _measured(text: str, value: float, unit: str | None = None) -> ParseOutcome:
