@@ -23,6 +23,7 @@ from kqc.core.qualifiers import PLAIN_NUMBER
 from kqc.core.records import RawTable
 from kqc.limits_input import MAX_XLSX_UNPACKED_BYTES, described, limit
 from kqc.readers.grid import build_table
+from kqc.readers.xlsx_percent import percent_cells
 
 MAX_RATIO = 200  # real workbooks compress about 5-20x
 _CHUNK = 1 << 20
@@ -135,4 +136,8 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
         return [file_problem(f"the sheet '{chosen}' is empty")]
     cells = _exact_cells(text, numbers)
     rows = [["" if v is None else v for v in row] for row in cells.iter_rows()]
+    for r, c in percent_cells(data, chosen):
+        if r < len(rows) and c < numbers.width and (shown := numbers[r, c]) is not None:
+            # 0.0152 shown as 1.52 %: read as the person reading the sheet reads it
+            rows[r][c] = f"{shown * 100:.12g}%"
     return build_table(rows, list(range(1, len(rows) + 1)))
