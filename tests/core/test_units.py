@@ -3,7 +3,7 @@ ug/g and mg/g must fail here, not in a regulator's query."""
 
 import pytest
 
-from kqc.core.units import Conversion, conversion, unit_key
+from kqc.core.units import Conversion, conversion, spelling, unit_key
 from kqc.core.vocab import ANALYTES
 
 # (analyte, reported unit, reported value, canonical value, canonical unit)
@@ -82,3 +82,27 @@ def test_presence_units_carry_the_test_portion():
 
 def test_unit_key_folds_micro_sign_and_spaces():
     assert unit_key("µg / g") == unit_key("μg/g") == unit_key("mcg/g") == "ug/g"
+
+
+@pytest.mark.parametrize(
+    ("text", "same_as"),
+    [
+        ("wt%", "%"),
+        ("wt. %", "%"),
+        ("ug/gm", "ug/g"),
+        ("mg/gm", "mg/g"),
+        ("ppm (mg/kg)", "ppm"),
+        ("µg/g (ppm)", "ug/g"),
+    ],
+)
+def test_units_as_us_certificates_write_them(text, same_as):
+    assert spelling(text) is not None
+    assert spelling(text) == spelling(same_as)
+
+
+def test_a_unit_with_an_equivalent_that_is_not_equal_is_unknown():
+    # 'ppm (ppb)' says two sizes: neither is chosen
+    assert spelling("ppm (ppb)") is None
+    # 1 mg in 100 g is 10 mg/kg
+    lead = ANALYTES["lead"]
+    assert conversion(lead, "mg/100g") == Conversion("ug/g", 10.0)

@@ -62,6 +62,15 @@ _MASS_FRACTION: dict[str, Fraction] = {
     "ng/g": _F(1, 10**9),
     "ng/kg": _F(1, 10**12),
     "pg/g": _F(1, 10**12),
+    # as US certificates also write them
+    "wt%": _F(1, 100),
+    "wt.%": _F(1, 100),
+    "%wt": _F(1, 100),
+    "%wt/wt": _F(1, 100),
+    "w/w%": _F(1, 100),
+    "mg/100g": _F(1, 10**5),
+    "mg/gm": _F(1, 10**3),
+    "ug/gm": _F(1, 10**6),
 }
 _MASS_PER_VOLUME: dict[str, Fraction] = {  # base g/mL
     "mg/ml": _F(1, 10**3),
@@ -132,8 +141,23 @@ def unit_key(text: str) -> str:
     return re.sub(r"[\s()\[\]]+", "", folded)
 
 
+# 'ppm (mg/kg)', 'µg/g (ppm)': a unit with its equivalent beside it.
+_WITH_EQUIVALENT = re.compile(r"^\s*([^()]+?)\s*\(\s*([^()]+?)\s*\)\s*$")
+
+
 def spelling(text: str) -> Spelling | None:
-    """What a unit spelling measures and how big it is; None when unknown."""
+    """What a unit spelling measures and how big it is; None when unknown.
+    A unit given with its equivalent ('ppm (mg/kg)') is known when both are
+    and are one unit."""
+    both = _WITH_EQUIVALENT.match(text)
+    if both:
+        first, second = _one_spelling(both.group(1)), _one_spelling(both.group(2))
+        if first is not None and first == second:
+            return first
+    return _one_spelling(text)
+
+
+def _one_spelling(text: str) -> Spelling | None:
     key = unit_key(text)
     if key in _MASS_FRACTION:
         return Spelling("mass_fraction", _MASS_FRACTION[key])
