@@ -119,6 +119,8 @@ _CANONICAL: dict[tuple[str, Dimension], str] = {
     ("adulterant", "mass_fraction"): "ug/g",
     ("adulterant", "per_unit"): "mg/unit",
     ("adulterant", "mass_per_volume"): "ug/mL",
+    ("mycotoxin", "mass_fraction"): "ug/g",
+    ("mycotoxin", "mass_per_volume"): "ug/mL",
 }
 _CANONICAL_BASE: dict[str, Fraction] = {
     "mg/g": _F(1, 10**3),

@@ -13,7 +13,7 @@ from typing import Literal
 
 from kqc.core.names import did_you_mean, name_key
 
-Group = Literal["alkaloid", "metal", "microbial", "solvent", "adulterant"]
+Group = Literal["alkaloid", "metal", "microbial", "solvent", "adulterant", "mycotoxin"]
 
 # How a microbial test reports: a count (CFU/g), presence/absence, or either.
 Reporting = Literal["amount", "count", "presence", "count_or_presence"]
@@ -146,6 +146,12 @@ _ANALYTES: tuple[Analyte, ...] = (
             "Bile-tolerant gram-negative",
         ),
     ),
+    Analyte(
+        "listeria",
+        "microbial",
+        "presence",
+        ("Listeria monocytogenes", "Listeria spp", "Listeria sp", "L. monocytogenes"),
+    ),
     # Residual solvents (DOMAIN §6).
     Analyte("ethanol", "solvent", "amount", ("EtOH", "Ethyl alcohol")),
     Analyte("methanol", "solvent", "amount", ("MeOH", "Methyl alcohol")),
@@ -178,6 +184,27 @@ _ANALYTES: tuple[Analyte, ...] = (
     Analyte("oxycodone", "adulterant", "amount", ()),
     Analyte("codeine", "adulterant", "amount", ()),
     Analyte("phenylethylamine", "adulterant", "amount", ("PEA", "2-Phenylethylamine")),
+    # Mycotoxins: full-panel certificates report them beside metals and
+    # microbes. Stored and shown; kqc holds no limit for them (DOMAIN cites
+    # none), so they raise no flag.
+    Analyte("aflatoxin_b1", "mycotoxin", "amount", ("Aflatoxin B1", "AFB1", "AF B1")),
+    Analyte("aflatoxin_b2", "mycotoxin", "amount", ("Aflatoxin B2", "AFB2", "AF B2")),
+    Analyte("aflatoxin_g1", "mycotoxin", "amount", ("Aflatoxin G1", "AFG1", "AF G1")),
+    Analyte("aflatoxin_g2", "mycotoxin", "amount", ("Aflatoxin G2", "AFG2", "AF G2")),
+    Analyte(
+        "total_aflatoxins",
+        "mycotoxin",
+        "amount",
+        (
+            "Total aflatoxins",
+            "Aflatoxins total",
+            "Aflatoxins (total)",
+            "Aflatoxins B1+B2+G1+G2",
+            "Sum of aflatoxins",
+            "Aflatoxins",
+        ),
+    ),
+    Analyte("ochratoxin_a", "mycotoxin", "amount", ("Ochratoxin A", "OTA", "Ochratoxin")),
 )
 
 ANALYTES: dict[str, Analyte] = {a.code: a for a in _ANALYTES}
