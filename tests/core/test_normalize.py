@@ -415,3 +415,18 @@ def test_a_unit_written_after_the_number_is_read_when_the_unit_column_agrees_or_
         ("paynantheine", 3.0, "mg/g", None, "%"),
         ("e_coli", None, "CFU/g", 10.0, "CFU/g"),
     ]
+
+
+def test_a_count_with_three_digits_after_a_dot_is_refused_as_ambiguous():
+    # As Excel writes 150000 in a European locale: read as 150, a yeast and
+    # mould count over the 10^5 limit would pass.
+    header = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]
+    rows = [
+        ["Acme", "KR-1", "S1", "TYMC", "150.000", "CFU/g"],
+        ["Acme", "KR-1", "S1", "TAMC", "<1.000", "CFU/g"],
+        ["Acme", "KR-1", "S1", "Coliforms", "2.5", "CFU/g"],  # not a thousands group
+        ["Acme", "KR-1", "S1", "Nickel", "1.250", "ppm"],  # a concentration: decimals
+    ]
+    out = normalize(raw(rows, header, decimal_comma=True))
+    assert [(p.row, p.value) for p in out.problems] == [(2, "150.000"), (3, "<1.000")]
+    assert out.rows.select("analyte", "value").rows() == [("coliforms", 2.5), ("nickel", 1.25)]

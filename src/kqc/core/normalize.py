@@ -294,7 +294,32 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
         limits["dilution"].alias("dilution_value"),
     )
     frame = _convert_units(frame, headers, issues)
+    _dotted_counts(frame, headers, issues)
     return _finish(frame, issues, RESULT_SCHEMA, headers)
+
+
+# '1.200' or '150.000': a plate count is a whole number, so three digits after
+# a dot are a thousands separator (as Excel writes 1200 in a European locale)
+# as likely as decimals. Read as 1.2, a yeast and mould count of 150,000 CFU/g
+# would pass a limit of 10^5.
+_DOTTED_THOUSANDS = r"^[<>]?\s*[1-9]\d{0,2}(?:\.\d{3})+$"
+
+
+def _dotted_counts(frame: pl.DataFrame, headers: dict[str, str], issues: _Collector) -> None:
+    """A count written like '1.200' is refused: 1.2 or 1,200 cannot be told."""
+    counts = pl.col("canonical_unit").is_in(["CFU/g", "CFU/mL", "MPN/g"]) & ~pl.col(
+        "log10"
+    ).fill_null(False)
+    issues.add(
+        frame.filter(counts & pl.col("result").str.contains(_DOTTED_THOUSANDS).fill_null(False)),
+        headers["result"],
+        pl.col("reported_result"),
+        pl.format(
+            "a count of {} reads as a decimal or with a thousands separator: write it without"
+            " the separator (1200) or as a power of ten (1.2E3)",
+            pl.col("result"),
+        ),
+    )
 
 
 def _join_qualifiers(
