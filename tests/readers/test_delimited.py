@@ -26,6 +26,16 @@ def test_comma_file_rows_are_spreadsheet_rows():
     assert not t.decimal_comma
 
 
+def test_lines_ended_by_cr_alone_as_excel_for_mac_writes_them():
+    cr = b"Report\r\rLab: Acme\r" + CSV.replace(b"Acme,", b"").replace(b"Lab,", b"").replace(
+        b"\n", b"\r"
+    )
+    t = table(cr)
+    assert t.frame["source_row"].to_list() == [5, 6]
+    assert t.frame["Analyte"].to_list() == ["Lead", "Nickel"]
+    assert t.metadata == {"Lab": "Acme"}
+
+
 def test_tsv_and_semicolon_are_sniffed():
     assert table(CSV.replace(b",", b"\t"), "x.tsv").frame.height == 2
     semi = table(CSV.replace(b",", b";").replace(b"0.25", b"0,25"))

@@ -156,6 +156,10 @@ def layout(head: list[str], delim: str) -> Layout | None:
 
 
 def read(name: str, data: bytes) -> RawTable | list[Problem]:
+    if b"\n" not in data and b"\r" in data:
+        # Lines ended by CR alone, as Excel for Mac's "CSV (Macintosh)" writes
+        # them: the same lines, one byte each, so every row keeps its number.
+        data = data.replace(b"\r", b"\n")
     too_long = long_line(data)
     if too_long:
         return [too_long]

@@ -14,10 +14,13 @@ import io
 import struct
 import zipfile
 import zlib
+from typing import Any
 
 import fastexcel
 import polars as pl
 
+from kqc.core import columns as cols
+from kqc.core import wide
 from kqc.core.problems import Problem, file_problem
 from kqc.core.qualifiers import PLAIN_NUMBER
 from kqc.core.records import RawTable
@@ -122,9 +125,16 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
         book = fastexcel.read_excel(data)
         names = book.sheet_names
         chosen = next((n for n in names if n.strip().casefold() == "results"), names[0])
-        # header_row=None with skip_rows=0 keeps leading empty rows: row i is sheet row i+1.
-        text = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="string").to_polars()
-        numbers = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="float").to_polars()
+        first = _sheet_table(book, chosen, data)
+        if chosen != names[0] or _recognized(first):
+            return first
+        # A cover sheet first ('Summary', the lab's letterhead) and the table
+        # on another: the first other sheet whose columns kqc knows.
+        for other in names[1:]:
+            table = _sheet_table(book, other, data)
+            if _recognized(table):
+                return table
+        return first
     except Exception as err:  # a damaged workbook must become a problem, never a crash
         return [
             file_problem(
@@ -132,6 +142,18 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
                 " save it again as XLSX"
             )
         ]
+
+
+def _recognized(table: RawTable | list[Problem]) -> bool:
+    return isinstance(table, RawTable) and (
+        cols.guess_kind(table.headers) is not None or wide.is_wide(table.headers)
+    )
+
+
+def _sheet_table(book: Any, chosen: str, data: bytes) -> RawTable | list[Problem]:
+    # header_row=None with skip_rows=0 keeps leading empty rows: row i is sheet row i+1.
+    text = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="string").to_polars()
+    numbers = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="float").to_polars()
     if text.height == 0 or text.width == 0:
         return [file_problem(f"the sheet '{chosen}' is empty")]
     cells = _exact_cells(text, numbers)
