@@ -66,6 +66,19 @@ def parse_result_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFram
     ).select(list(RESULT_PARTS))
 
 
+def with_lookup(
+    frame: pl.DataFrame,
+    rows: list[tuple[object, ...]],
+    schema: dict[str, pl.DataType],
+    on: list[str],
+) -> pl.DataFrame:
+    """`frame` with the columns of `rows` joined on by the `on` columns (rows
+    are tuples in `schema` order, one per distinct key, each computed once in
+    Python); frame order kept, NULL keys matching NULL."""
+    looked_up = pl.DataFrame(rows, schema=schema, orient="row")
+    return frame.join(looked_up, on=on, how="left", nulls_equal=True, maintain_order="left")
+
+
 def join_qualifier_column(
     results: pl.Series, codes: pl.Series, *, decimal_comma: bool
 ) -> pl.DataFrame:
@@ -81,19 +94,17 @@ def join_qualifier_column(
         (result, code, *_qualified(result, code, decimal_comma))
         for result, code in pairs.iter_rows()
     ]
-    looked_up = pl.DataFrame(
+    joined = with_lookup(
+        frame,
         read,
-        schema={
+        {
             "result": pl.String(),
             "code": pl.String(),
             "text": pl.String(),
             "shown": pl.String(),
             "problem": pl.String(),
         },
-        orient="row",
-    )
-    joined = frame.join(
-        looked_up, on=["result", "code"], how="left", nulls_equal=True, maintain_order="left"
+        on=["result", "code"],
     )
     coded = pl.col("code").is_not_null()
     return joined.select(

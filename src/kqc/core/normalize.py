@@ -17,7 +17,12 @@ import polars as pl
 
 from kqc.core import columns as cols
 from kqc.core import wide
-from kqc.core.cells import join_qualifier_column, parse_number_column, parse_result_column
+from kqc.core.cells import (
+    join_qualifier_column,
+    parse_number_column,
+    parse_result_column,
+    with_lookup,
+)
 from kqc.core.dates import iso_date
 from kqc.core.problems import Problem, file_problem
 from kqc.core.products import form_code, market_codes, unknown_form_message
@@ -426,15 +431,11 @@ def _convert_units(
         .unique()
         .iter_rows()
     )
-    lookup = pl.DataFrame(
-        [_conversion_row(a, u) for a, u in pairs], schema=_CONVERSION_SCHEMA, orient="row"
-    )
-    frame = frame.join(
-        lookup,
+    frame = with_lookup(
+        frame,
+        [_conversion_row(a, u) for a, u in pairs],
+        _CONVERSION_SCHEMA,
         on=["analyte", "reported_unit"],
-        how="left",
-        nulls_equal=True,
-        maintain_order="left",
     )
     # "E. coli: Absent in 10 g" with no unit is a presence test, not a count
     # missing its unit: the words say which (the analyte may be either).
@@ -536,9 +537,10 @@ def _limit_factors(
             )
         else:
             rows.append((code, unit_text, conv.unit, conv.factor, conv.log10, None))
-    lookup = pl.DataFrame(
+    frame = with_lookup(
+        frame,
         rows,
-        schema={
+        {
             "analyte": pl.String(),
             "limit_unit": pl.String(),
             "limit_canonical": pl.String(),
@@ -546,10 +548,7 @@ def _limit_factors(
             "limit_log10": pl.Boolean(),
             "limit_problem": pl.String(),
         },
-        orient="row",
-    )
-    frame = frame.join(
-        lookup, on=["analyte", "limit_unit"], how="left", nulls_equal=True, maintain_order="left"
+        on=["analyte", "limit_unit"],
     )
     other_kind = (
         pl.col("limit_problem").is_null()
