@@ -316,7 +316,18 @@ def _dotted_counts(frame: pl.DataFrame, headers: dict[str, str], issues: _Collec
         "log10"
     ).fill_null(False)
     issues.add(
-        frame.filter(counts & pl.col("result").str.contains(_DOTTED_THOUSANDS).fill_null(False)),
+        # counts first, in the four columns needed: the pattern is tried on a
+        # few rows, and no other column is copied
+        frame.select(
+            "source_row",
+            "result",
+            "reported_result",
+            "canonical_unit",
+            "log10",
+            *[c for c in (wide.CELL_COLUMN,) if c in frame.columns],
+        )
+        .filter(counts)
+        .filter(pl.col("result").str.contains(_DOTTED_THOUSANDS)),
         headers["result"],
         pl.col("reported_result"),
         pl.format(
