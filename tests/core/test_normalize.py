@@ -430,3 +430,13 @@ def test_a_count_with_three_digits_after_a_dot_is_refused_as_ambiguous():
     out = normalize(raw(rows, header, decimal_comma=True))
     assert [(p.row, p.value) for p in out.problems] == [(2, "150.000"), (3, "<1.000")]
     assert out.rows.select("analyte", "value").rows() == [("coliforms", 2.5), ("nickel", 1.25)]
+
+
+def test_a_dotted_count_in_a_wide_file_is_named_by_its_column():
+    out = normalize(
+        raw(
+            [["Acme", "KR-1", "S1", "1.200", "0.2"]],
+            ["Lab", "Batch", "Sample", "TAMC (CFU/g)", "Lead (ppm)"],
+        )
+    )
+    assert [(p.row, p.column, p.value) for p in out.problems] == [(2, "TAMC (CFU/g)", "1.200")]
