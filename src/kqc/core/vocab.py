@@ -256,6 +256,20 @@ _SAMPLE_TYPE_NAMES: dict[str, tuple[str, ...]] = {
         "field sample",
         "test sample",
         "production sample",
+        # What a LIMS's sample type says of the material, not of a QC role:
+        # each is a sample of the batch.
+        "finished product",
+        "finished good",
+        "finished goods",
+        "raw material",
+        "composite",
+        "bulk",
+        "in-process",
+        "in process",
+        "retain",
+        "retest",
+        "lot sample",
+        "product",
     ),
     "blank": (
         "blank",
