@@ -440,3 +440,32 @@ def test_a_dotted_count_in_a_wide_file_is_named_by_its_column():
         )
     )
     assert [(p.row, p.column, p.value) for p in out.problems] == [(2, "TAMC (CFU/g)", "1.200")]
+
+
+REGISTER_PER_CAPSULE = [
+    "Batch ID",
+    "Product ID",
+    "Product Name",
+    "Form",
+    "Label claim (mg/capsule)",
+    "Capsules per serving",
+    "Serving size (g)",
+    "Servings per day",
+]
+
+
+def test_a_claim_per_capsule_times_capsules_per_serving_is_the_claim_per_serving():
+    out = normalize(
+        raw([["B1", "P1", "Caps", "Capsule", "9", "2", "1.0", "3"]], REGISTER_PER_CAPSULE)
+    )
+    assert out.kind == "register" and out.problems == []
+    row = out.rows.row(0, named=True)
+    assert (row["label_claim_mg_per_serving"], row["units_per_serving"]) == (18.0, 2)
+
+
+def test_a_claim_per_capsule_without_capsules_per_serving_is_refused():
+    header = [h for h in REGISTER_PER_CAPSULE if h != "Capsules per serving"]
+    out = normalize(raw([["B1", "P1", "Caps", "Capsule", "9", "1.0", "3"]], header))
+    assert out.rows.height == 0
+    assert [p.column for p in out.problems] == ["Label claim (mg/capsule)"]
+    assert "needs a units_per_serving column" in out.problems[0].problem

@@ -243,6 +243,25 @@ REGISTER_FIELDS: dict[str, tuple[str, ...]] = {
         "mitragynine mg per serving",
         "mitragynine per serving mg",
     ),
+    # A claim per capsule or tablet, as capsule labels state it: times
+    # units_per_serving, the claim per serving.
+    "label_claim_mg_per_unit": (
+        "label claim mg per capsule",
+        "label claim (mg/capsule)",
+        "label claim mg per tablet",
+        "label claim (mg/tablet)",
+        "label claim mg per unit",
+        "label claim (mg/unit)",
+        "label claim per capsule",
+        "label claim per tablet",
+        "mitragynine per capsule mg",
+        "mitragynine mg per capsule",
+        "mitragynine per capsule (mg)",
+        "mitragynine per tablet mg",
+        "mitragynine mg per tablet",
+        "mitragynine per tablet (mg)",
+        "mg mitragynine per capsule",
+    ),
     "serving_size_g": (
         "serving size g",
         "serving size",

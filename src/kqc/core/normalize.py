@@ -647,7 +647,22 @@ def _finish(
 
 def _normalize_register(table: RawTable) -> Normalized:
     issues = _Collector(table.header_row)
-    mapped = _fields_frame(table, "register", cols.REGISTER_REQUIRED, issues)
+    named = cols.map_columns(table.headers, "register").fields
+    # A claim per capsule stands in for the claim per serving when the
+    # register has no such column; the two never mix.
+    per_unit = "label_claim_mg_per_unit" in named and "label_claim_mg_per_serving" not in named
+    needed = tuple(
+        f for f in cols.REGISTER_REQUIRED if not (per_unit and f == "label_claim_mg_per_serving")
+    )
+    mapped = _fields_frame(table, "register", needed, issues)
+    if mapped is not None and per_unit and "units_per_serving" not in mapped[1]:
+        issues.header(
+            f"a label claim per capsule or tablet ('{named['label_claim_mg_per_unit']}') needs a"
+            " units_per_serving column (capsules per serving) to give the claim per serving:"
+            " add one, or give label_claim_mg_per_serving instead",
+            column=named["label_claim_mg_per_unit"],
+        )
+        mapped = None
     if mapped is None:
         return Normalized("register", pl.DataFrame(schema=REGISTER_SCHEMA), issues.problems())
     frame, headers = mapped
@@ -659,10 +674,11 @@ def _normalize_register(table: RawTable) -> Normalized:
     frame = frame.filter(~pl.all_horizontal(pl.col(text_fields).is_null()))
     _require_values(frame, ("batch_id", "product_id", "form"), headers, issues)
     numeric = {
-        "label_claim_mg_per_serving": True,
+        "label_claim_mg_per_serving": not per_unit,
         "serving_size_g": True,
         "servings_per_day": True,
-        "units_per_serving": False,
+        "units_per_serving": per_unit,
+        **({"label_claim_mg_per_unit": True} if per_unit else {}),
     }
     converted = {}
     for fld, required in numeric.items():
@@ -682,6 +698,12 @@ def _normalize_register(table: RawTable) -> Normalized:
         *[v.alias(k) for k, v in converted.items() if k != "units_per_serving"],
         converted["units_per_serving"].fill_null(1.0).alias("units_per_serving_value"),
     )
+    if per_unit:
+        frame = frame.with_columns(
+            (pl.col("label_claim_mg_per_unit") * pl.col("units_per_serving_value")).alias(
+                "label_claim_mg_per_serving"
+            )
+        )
     frame = _map_products(frame, headers, issues)
     frame = _made_on(frame, headers, issues)
     whole = frame.filter(
