@@ -55,3 +55,16 @@ def test_only_a_format_that_multiplies_is_a_percentage():
     assert not _scales('0.00"%"')  # prints the sign only
     assert not _scales("0.00\\%")
     assert not _scales("0.00")
+
+
+def test_a_percent_limit_is_read_in_a_percent_row_and_named_in_another():
+    rows = [
+        [*HEADER, "LOQ"],
+        ["Acme", "KR-1", "S1", "Mitragynine", 0.0152, "%", 0.0001],
+        ["Acme", "KR-1", "S1", "Paynantheine", 0.31, "mg/g", 0.0001],
+    ]
+    out = prepare("coa.xlsx", _workbook(rows, {"E2": "0.00%", "G2": "0.00%", "G3": "0.00%"}))
+    assert [(p.row, p.column, p.value) for p in out.problems] == [(3, "LOQ", "0.01%")]
+    assert "is in % but the row's unit is mg/g" in out.problems[0].problem
+    # 0.01 % is 0.1 mg/g
+    assert out.rows.select("analyte", "value", "loq").rows() == [("mitragynine", 15.2, 0.1)]

@@ -287,7 +287,7 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
     frame = _map_sample_types(frame, headers, issues)
     limits: dict[str, pl.Series] = {}
     for fld in ("lod", "loq", "spike_level", "dilution"):
-        nums = parse_number_column(frame[fld], decimal_comma=table.decimal_comma)
+        nums = _limit_numbers(frame, fld, table.decimal_comma)
         flagged = frame.with_columns(nums["problem"].alias("_p")).filter(pl.col("_p").is_not_null())
         if fld in headers:
             issues.add(flagged, headers[fld], pl.col(fld), pl.col("_p"))
@@ -336,6 +336,42 @@ def _dotted_counts(frame: pl.DataFrame, headers: dict[str, str], issues: _Collec
             pl.col("result"),
         ),
     )
+
+
+def _limit_numbers(frame: pl.DataFrame, fld: str, decimal_comma: bool) -> pl.DataFrame:
+    """value and problem of a limit column. '0.01%' (a limit cell an XLSX shows
+    as a percentage) in a row whose limits are in % is the number 0.01; in any
+    other row it is refused, named as a limit in another unit than the row's.
+    Only a column with a cell that is no number is looked at twice."""
+    nums = parse_number_column(frame[fld], decimal_comma=decimal_comma)
+    if fld == "dilution" or nums["problem"].null_count() == nums.height:
+        return nums
+    text = pl.col(fld)
+    marked = text.str.ends_with("%").fill_null(False)
+    in_percent = _limits_in_percent(frame)
+    stripped = frame.select(
+        pl.when(in_percent & marked).then(text.str.strip_chars_end("% ")).otherwise(text)
+    ).to_series()
+    nums = parse_number_column(stripped, decimal_comma=decimal_comma)
+    other_unit = pl.format(
+        "{} is in % but the row's unit is {}: write it in {}, or give the limits' unit in a"
+        " column of its own (LOQ Units)",
+        text,
+        pl.col("unit"),
+        pl.col("unit"),
+    )
+    return frame.select(
+        nums["value"],
+        pl.when(~in_percent & marked).then(other_unit).otherwise(nums["problem"]).alias("problem"),
+    )
+
+
+def _limits_in_percent(frame: pl.DataFrame) -> pl.Expr:
+    """Rows whose LOD and LOQ are in %: their limit unit, else their unit."""
+    unit = pl.coalesce("limit_unit", "unit") if "limit_unit" in frame.columns else pl.col("unit")
+    units = frame.select(unit.alias("u").drop_nulls().unique()).to_series().to_list()
+    percent = [u for u in units if spelling(u) == spelling("%")]
+    return unit.is_in(percent).fill_null(False)
 
 
 def _join_qualifiers(
