@@ -301,13 +301,13 @@ def test_a_qualifier_column_in_a_wide_file_is_refused():
 
 @pytest.mark.parametrize(
     ("extra", "position"),
-    [("Test", 3), ("Parameter", 3), ("Client Sample ID", 1)],
+    [("Test", 3), ("Parameter", 3), ("Client Sample ID", 1), ("Result", 4)],
 )
 def test_a_lims_column_beside_a_more_exact_one_is_set_aside(extra, position):
-    header = ["Batch", "Lab Sample ID", "Analyte", "Result", "Unit", "Lab"]
+    header = ["Batch", "Lab Sample ID", "Analyte", "Final Result", "Unit", "Lab"]
     row = ["B1", "EC-001", "Lead", "0.2", "ppm", "Lab"]
     header.insert(position, extra)
-    row.insert(position, "Heavy Metals" if position == 3 else "Maeng Da 250 g")
+    row.insert(position, {1: "Maeng Da 250 g", 3: "Heavy Metals", 4: "0.02"}[position])
     out = normalize(raw([row], header))
     assert out.problems == []
     assert out.rows.select("sample_id", "analyte").row(0) == ("EC-001", "lead")

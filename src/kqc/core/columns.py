@@ -373,13 +373,20 @@ class ColumnMap:
 # Headers that name a field only when no other column names it more exactly.
 # LIMS exports carry both: beside 'Analyte', 'Test' or 'Parameter' names the
 # panel ('Heavy Metals'); beside 'Lab Sample ID', 'Client Sample ID' is the
-# client's own label; beside 'Product Name', 'Description' is a longer text.
+# client's own label; beside 'Product Name', 'Description' is a longer text;
+# beside 'Final Result', 'Result' may be the reading before dilution.
 # Two columns of equal standing stay a clash for the lab to resolve.
+_REPORTED_RESULTS = ("final result", "reported result")
 _SECONDARY: dict[str, frozenset[str]] = {
     fld: frozenset(name_key(h) for h in names)
     for fld, names in {
         "sample_id": ("sample", "client sample id", "sample ref"),
         "analyte": ("test", "test name", "parameter", "target", "test item", "component"),
+        # 'Final Result' or 'Reported Result' beside 'Result' (or a raw
+        # 'Reading'): the one the lab reports.
+        "result": tuple(
+            h for h in RESULT_FIELDS["result"] + ("result",) if h not in _REPORTED_RESULTS
+        ),
         "unit_no": ("position", "vial"),
         "product_name": ("name", "description", "product description", "item name"),
         "form": ("format",),
@@ -391,18 +398,22 @@ def map_columns(headers: list[str], kind: Kind) -> ColumnMap:
     lookup = result_field if kind == "results" else register_field
     cmap = ColumnMap()
     found: dict[str, list[str]] = {}
+    names: dict[str, str] = {}  # header -> the name it gives ('Result' for 'Result (ppm)')
     for h in headers:
         fld = lookup(h)
+        names[h] = h
         in_header = unit_in_header(h) if fld is None and kind == "results" else None
         if in_header is not None:
             fld, unit = in_header
             cmap.header_units.setdefault(_UNIT_FIELDS[fld], []).append((h, unit))
+            names[h] = h[: h.rfind(unit)].rstrip(" ([,")
         if fld is None:
             cmap.unmapped.append(h)
         else:
             found.setdefault(fld, []).append(h)
     for fld, named in found.items():
-        exact = [h for h in named if name_key(h) not in _SECONDARY.get(fld, frozenset())]
+        secondary = _SECONDARY.get(fld, frozenset())
+        exact = [h for h in named if name_key(names[h]) not in secondary]
         chosen = exact or named
         cmap.fields[fld] = chosen[0]
         cmap.clashes.extend((fld, chosen[0], h) for h in chosen[1:])
