@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from kqc.core.names import name_key
 from kqc.core.units import spelling
@@ -347,16 +347,29 @@ _UNIT_IN_HEADER = re.compile(r"^(.*?)\s*(?:[\(\[]\s*([^()\[\]]+?)\s*[\)\]]|,\s*(
 _UNIT_FIELDS = {"result": "unit", "lod": "limit_unit", "loq": "limit_unit"}
 
 
-def unit_in_header(header: str) -> tuple[str, str] | None:
-    """('result', 'mg/kg') for 'Result (mg/kg)', ('loq', 'ppm') for 'LOQ (ppm)';
-    None for any other header (an unknown unit makes no such header)."""
+class HeaderUnit(NamedTuple):
+    field: str  # 'result', 'lod' or 'loq'
+    name: str  # the header without its unit: 'Result'
+    unit: str  # as written: 'mg/kg'
+
+
+def unit_in_header(header: str) -> HeaderUnit | None:
+    """('result', 'Result', 'mg/kg') for 'Result (mg/kg)', ('loq', 'LOQ', 'ppm')
+    for 'LOQ (ppm)'; None for any other header (an unknown unit makes no such
+    header)."""
     m = _UNIT_IN_HEADER.match(header.strip())
     if m is None:
         return None
     fld, unit = result_field(m.group(1)), m.group(2) or m.group(3)
     if fld in _UNIT_FIELDS and spelling(unit) is not None:
-        return fld, unit
+        return HeaderUnit(fld, m.group(1), unit)
     return None
+
+
+def _result_header_field(header: str) -> str | None:
+    """The results field a header names, its unit aside ('Result (mg/kg)')."""
+    in_header = unit_in_header(header)
+    return result_field(header) or (in_header.field if in_header else None)
 
 
 @dataclass
@@ -404,9 +417,8 @@ def map_columns(headers: list[str], kind: Kind) -> ColumnMap:
         names[h] = h
         in_header = unit_in_header(h) if fld is None and kind == "results" else None
         if in_header is not None:
-            fld, unit = in_header
-            cmap.header_units.setdefault(_UNIT_FIELDS[fld], []).append((h, unit))
-            names[h] = h[: h.rfind(unit)].rstrip(" ([,")
+            fld, names[h] = in_header.field, in_header.name
+            cmap.header_units.setdefault(_UNIT_FIELDS[fld], []).append((h, in_header.unit))
         if fld is None:
             cmap.unmapped.append(h)
         else:
@@ -423,7 +435,7 @@ def map_columns(headers: list[str], kind: Kind) -> ColumnMap:
 def guess_kind(headers: list[str]) -> Kind | None:
     """Results when an analyte/result pair or analyte-named columns appear;
     register when product or label fields appear; None when neither."""
-    result_hits = {result_field(h) or (unit_in_header(h) or (None,))[0] for h in headers} - {None}
+    result_hits = {_result_header_field(h) for h in headers} - {None}
     register_hits = {register_field(h) for h in headers} - {None}
     if {"analyte", "result"} <= result_hits:
         return "results"

@@ -311,10 +311,12 @@ _CODE_KINDS: dict[str, str] = {
     # U (EPA): analysed for, not detected above the reported value; UJ: the
     # same, with that value estimated.
     **dict.fromkeys(
-        ("u", "uj", "nd", "n.d.", "not detected", "<lod", "<loq", "<rl", "<mdl", "<pql"),
+        (
+            *("u", "uj", "nd", "n.d.", "not detected"),
+            *("<lod", "<loq", "<rl", "<mdl", "<pql", "bql", "blq", "bdl"),
+        ),
         "not_detected",
     ),
-    **dict.fromkeys(("bql", "blq", "bdl"), "not_detected"),
     # J: detected below the quantitation limit, the value estimated; B:
     # detected, the analyte also found in the blank. Both are measured values.
     **dict.fromkeys(("j", "b", "est", "est.", "estimated"), "measured"),
