@@ -200,7 +200,7 @@ def _units_from_headers(cmap: cols.ColumnMap, issues: _Collector) -> dict[str, t
         elif len({u for _, u in named}) > 1:
             issues.header(
                 f"'{named[0][0]}' and '{named[1][0]}' give their numbers in different units:"
-                " give the limits in one unit",
+                " give them in one unit",
                 column=named[1][0],
             )
         else:
