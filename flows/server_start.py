@@ -2,21 +2,25 @@
 
 Without PREFECT_API_URL, a flow run starts Prefect's temporary server on its
 first API call: the process imports the server's code (2-3 s), launches it as
-a subprocess, then sleeps until it answers, about seven seconds on two cores.
-kqc's own modules (polars, pandera, DuckDB, the readers and rules) take most
-of a second more to import. So `kqc ingest` launches the server's process as
-soon as Prefect's settings are loaded, loads the server's code in the parent
-and kqc's modules while it boots, and joins before the run starts.
+a subprocess, then sleeps until it answers, about six seconds on two cores.
+Prefect's settings take nearly two seconds to load, and kqc's own modules
+(polars, pandera, DuckDB, the readers and rules) most of a second more. So
+`kqc ingest` launches the server's process first of all, before any of
+Prefect is imported, then loads Prefect's settings, the server's code and
+kqc's modules while it boots, and joins before the run starts.
 
 This reaches into Prefect's SubprocessASGIServer, the class the flow's client
 uses (one instance per process): its launch command is repeated here, and a
 test checks it against Prefect's own. Should any of it fail, nothing is lost:
-the flow run starts the server itself, as it would have anyway.
+the flow run starts the server itself, as it would have anyway. A lab's own
+server named only in a Prefect profile is known once the settings load; the
+process launched early is then stopped unused.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import logging
 import os
 import subprocess
@@ -24,15 +28,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from kqc.prefect_api import free_port, stop_server
 
 _log = logging.getLogger(__name__)
-
-# Launching waits for nothing but a free port; the bound is for a stuck thread.
-_LAUNCH_WAIT_SECONDS = 120.0
 
 
 @dataclass
@@ -40,7 +42,6 @@ class ServerStart:
     """A start in progress; `wait` before the flow runs."""
 
     embedded: bool = False  # the run uses Prefect's embedded server, not the lab's own
-    launched: threading.Event = field(default_factory=threading.Event)
     early_pid: int | None = None  # the server's process, when launched before Prefect loaded
     thread: threading.Thread | None = None
 
@@ -56,16 +57,9 @@ def _wanted() -> bool:
     return not PREFECT_API_URL.value() and bool(PREFECT_SERVER_EPHEMERAL_ENABLED.value())
 
 
-def _start(started: ServerStart) -> None:
-    try:
-        early: subprocess.Popen[bytes] | None = _launch()
-    except Exception:  # Prefect's own start below launches it instead
-        _log.debug("embedded server not launched early", exc_info=True)
-        early = None
-    started.early_pid = early.pid if early is not None else None
-    # The server boots in its own process from here on; kqc's modules load
-    # in the main thread while this one loads Prefect's.
-    started.launched.set()
+def _start(early: subprocess.Popen[bytes] | None) -> None:
+    """In its own thread: load Prefect's server code while kqc's modules load
+    in the main thread, then have Prefect take the early process over."""
     try:
         # Prefect's logging first, as `from prefect import flow` sets it up:
         # the server's "Starting temporary server" line belongs in kqc.log.
@@ -96,10 +90,10 @@ _SERVER_ENV = {
 
 
 def _launch() -> subprocess.Popen[bytes]:
-    """Launch the server as SubprocessASGIServer would, with nothing of Prefect
-    loaded but its settings (1.3 s): the class itself lives beside the
-    server's whole code, 2.3 s more to import, and the server's own boot in
-    its process (5-6 s) need not wait for that."""
+    """Launch the server as SubprocessASGIServer would, before any of Prefect
+    is imported: Prefect's settings take 1.8 s to load and its server code
+    2.3 s more, and the server's own boot (5-6 s in its process) need not
+    wait for either."""
     port = free_port()  # Prefect picks from 8000-8999; any free port serves
     process = subprocess.Popen(_uvicorn_args(port), env=_server_env())
     # Until Prefect takes it over (and stops it at exit itself), nothing else
@@ -109,14 +103,12 @@ def _launch() -> subprocess.Popen[bytes]:
 
 
 def _uvicorn_args(port: int) -> list[str]:
-    import prefect
-
     return [
         sys.executable,
         "-m",
         "uvicorn",
         "--app-dir",
-        str(prefect.__module_path__.parent),
+        str(_prefect_folder().parent),
         "--factory",
         "prefect.server.api.server:create_app",
         "--host",
@@ -130,11 +122,20 @@ def _uvicorn_args(port: int) -> list[str]:
     ]
 
 
-def _server_env() -> dict[str, str]:
-    from prefect.settings import get_current_settings
+def _prefect_folder() -> Path:
+    """Where Prefect is installed (prefect.__module_path__), found without
+    running its package."""
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("prefect")
+    return Path(next(iter(spec.submodule_search_locations)))
 
-    settings = get_current_settings().to_environment_variables(exclude_unset=True)
-    return {**os.environ, **_SERVER_ENV, **settings}
+
+def _server_env() -> dict[str, str]:
+    """Prefect adds its current settings to the server's environment. Before
+    Prefect is loaded, none was set in this process: the server reads the
+    same environment, profile and files itself."""
+    return {**os.environ, **_SERVER_ENV}
 
 
 def _adopt(server: Any, early: subprocess.Popen[bytes]) -> None:
@@ -155,17 +156,38 @@ def _adopt(server: Any, early: subprocess.Popen[bytes]) -> None:
     server._run_uvicorn_command = the_early_one_first
 
 
+def _may_be_wanted() -> bool:
+    """What the environment alone says of `_wanted`, before Prefect loads: a
+    lab's server named there, or the embedded mode switched off there, means
+    no early launch. Set in a Prefect profile instead, they are read once
+    Prefect has loaded, and the process launched is stopped unused."""
+    if os.environ.get("PREFECT_API_URL", "").strip():
+        return False
+    switches = ("PREFECT_SERVER_EPHEMERAL_ENABLED", "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE")
+    return all(os.environ.get(k, "").strip().lower() not in _OFF for k in switches)
+
+
+_OFF = ("0", "false", "no", "off", "f", "n")
+
+
 def start_embedded_server() -> ServerStart:
-    """Begin starting Prefect's embedded server when a flow run would. Returns
-    once the server's process is launched (or its launch failed)."""
+    """Begin starting Prefect's embedded server when a flow run would: its
+    process is launched first of all, then Prefect's settings are read."""
+    early: subprocess.Popen[bytes] | None = None
+    if _may_be_wanted():
+        try:
+            early = _launch()
+        except Exception:  # Prefect's own start launches it instead
+            _log.debug("embedded server not launched early", exc_info=True)
     if not _wanted():
+        if early is not None:
+            stop_server(early, wait_s=5)
         return ServerStart()
-    started = ServerStart(embedded=True)
+    started = ServerStart(embedded=True, early_pid=early.pid if early is not None else None)
     started.thread = threading.Thread(
-        target=_start, args=(started,), name="kqc-prefect-server", daemon=True
+        target=_start, args=(early,), name="kqc-prefect-server", daemon=True
     )
     started.thread.start()
-    started.launched.wait(_LAUNCH_WAIT_SECONDS)
     return started
 
 

@@ -109,6 +109,38 @@ def test_a_labs_own_server_means_none_is_started(tmp_path):
     assert seen == {"ahead": False, "servers": {}}
 
 
+def test_a_labs_own_server_named_in_a_profile_leaves_no_server_behind(tmp_path):
+    """The environment names no server, so one is launched before Prefect
+    loads; Prefect's profile names the lab's own, so it is stopped unused."""
+    home = tmp_path / "prefect"
+    home.mkdir()
+    (home / "profiles.toml").write_text(
+        'active = "lab"\n[profiles.lab]\nPREFECT_API_URL = "http://127.0.0.1:9/api"\n'
+    )
+    script = (
+        "import json, os\n"
+        "from kqc.flows.server_start import start_embedded_server\n"
+        "started = start_embedded_server()\n"
+        "children = [p for p in os.listdir('/proc') if p.isdigit()"
+        " and open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == str(os.getpid())]\n"
+        "print(json.dumps({'embedded': started.embedded, 'children': children}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+            "PREFECT_HOME": str(home),
+        },
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"embedded": False, "children": []}
+
+
 def test_runs_on_the_embedded_server_send_no_heartbeats():
     from prefect.settings import get_current_settings
 
@@ -138,5 +170,42 @@ def test_the_early_launch_is_prefects_own_command(monkeypatch):
     prefect_server.SubprocessASGIServer(port=8123)._run_uvicorn_command()
     prefect_server.SubprocessASGIServer._instances.pop(8123, None)
     ((theirs_args, theirs_env),) = launched
+    monkeypatch.undo()  # subprocess.Popen is Prefect's and this test's alike
     assert server_start._uvicorn_args(8123) == theirs_args
-    assert server_start._server_env() == theirs_env
+    # Prefect also hands down the settings its process holds; launched before
+    # Prefect loads, the server must read the same ones itself (from the same
+    # environment and profile).
+    ours = server_start._server_env()
+    handed_down = {k: v for k, v in theirs_env.items() if ours.get(k) != v}
+    assert set(ours) <= set(theirs_env)
+    assert all(k.startswith("PREFECT_") for k in handed_down)
+    read = subprocess.run(
+        [sys.executable, "-c", READ_SETTINGS],
+        env=ours,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    read_itself = json.loads(read.stdout.strip().splitlines()[-1])
+    assert {k: read_itself.get(k) for k in handed_down} == handed_down
+
+
+READ_SETTINGS = """
+import json
+from prefect.settings import get_current_settings
+
+print(json.dumps(get_current_settings().to_environment_variables(exclude_unset=False)))
+"""
+
+
+def test_the_embedded_mode_switched_off_in_the_environment_launches_nothing(monkeypatch):
+    from kqc.flows import server_start
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "false")
+    assert not server_start._may_be_wanted()
+    monkeypatch.setenv("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+    assert server_start._may_be_wanted()
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    assert not server_start._may_be_wanted()
