@@ -58,9 +58,9 @@ print(json.dumps({"ahead": started.thread is not None, "servers": servers,
 """
 
 
-def _run(tmp_path: Path, prelude: str = "", **env: str) -> tuple[dict, str]:
+def _run(tmp_path: Path, prelude: str = "", script: str = SCRIPT, **env: str) -> tuple[dict, str]:
     done = subprocess.run(
-        [sys.executable, "-c", prelude + SCRIPT],
+        [sys.executable, "-c", prelude + script],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -153,34 +153,23 @@ def test_runs_on_the_embedded_server_send_no_heartbeats():
     assert get_current_settings().flows.heartbeat_frequency == default
 
 
-def test_the_early_launch_is_prefects_own_command(monkeypatch):
+def test_the_early_launch_is_prefects_own_command(tmp_path):
     """The server launched before Prefect's server code loads is launched as
     SubprocessASGIServer launches it (a Prefect upgrade that changes the
-    command fails here, not in a lab)."""
-    from prefect.server.api import server as prefect_server
-
-    from kqc.flows import server_start
-
-    launched: list[tuple[list[str], dict[str, str]]] = []
-
-    def popen(args, env, **_):
-        launched.append(([str(a) for a in args], dict(env)))
-
-    monkeypatch.setattr(prefect_server.subprocess, "Popen", popen)
-    prefect_server.SubprocessASGIServer(port=8123)._run_uvicorn_command()
-    prefect_server.SubprocessASGIServer._instances.pop(8123, None)
-    ((theirs_args, theirs_env),) = launched
-    monkeypatch.undo()  # subprocess.Popen is Prefect's and this test's alike
-    assert server_start._uvicorn_args(8123) == theirs_args
+    command fails here, not in a lab). In a fresh process, as `kqc ingest`
+    starts: no test harness's settings in force."""
+    seen, _ = _run(tmp_path, script=OWN_COMMAND)
+    assert seen["ours_args"] == seen["theirs_args"]
     # Prefect also hands down the settings its process holds; launched before
     # Prefect loads, the server must read the same ones itself (from the same
     # environment and profile).
-    ours = server_start._server_env()
-    handed_down = {k: v for k, v in theirs_env.items() if ours.get(k) != v}
-    assert set(ours) <= set(theirs_env)
+    ours, theirs = seen["ours_env"], seen["theirs_env"]
+    handed_down = {k: v for k, v in theirs.items() if ours.get(k) != v}
+    assert set(ours) <= set(theirs)
     assert all(k.startswith("PREFECT_") for k in handed_down)
     read = subprocess.run(
         [sys.executable, "-c", READ_SETTINGS],
+        cwd=tmp_path,
         env=ours,
         capture_output=True,
         text=True,
@@ -189,6 +178,23 @@ def test_the_early_launch_is_prefects_own_command(monkeypatch):
     )
     read_itself = json.loads(read.stdout.strip().splitlines()[-1])
     assert {k: read_itself.get(k) for k in handed_down} == handed_down
+
+
+OWN_COMMAND = """
+import json
+from kqc.flows import server_start
+from prefect.server.api import server as prefect_server
+
+launched = []
+real = prefect_server.subprocess.Popen
+prefect_server.subprocess.Popen = lambda args, env, **_: launched.append((args, dict(env)))
+prefect_server.SubprocessASGIServer(port=8123)._run_uvicorn_command()
+prefect_server.subprocess.Popen = real
+((theirs_args, theirs_env),) = launched
+print(json.dumps({"ours_args": server_start._uvicorn_args(8123),
+                  "theirs_args": [str(a) for a in theirs_args],
+                  "ours_env": server_start._server_env(), "theirs_env": theirs_env}))
+"""
 
 
 READ_SETTINGS = """
