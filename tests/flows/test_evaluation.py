@@ -270,3 +270,55 @@ def test_a_review_is_appended_and_survives_until_the_evidence_changes(site):
     ingest(site, ("worse.csv", b"Lab,Batch,Sample,Analyte,Result,Unit\nAcme,B-1,S3,Lead,3,ppm\n"))
     assert flags(site.db).filter(pl.col("flag_id") == flag_id)["status"].item() == "open"
     assert query(site.db, "SELECT count(*) AS n FROM flag_reviews")["n"].item() == 2
+
+
+def _capsule_results(batch: str, result: str, unit: str, n: int = 10) -> list[str]:
+    return [f"Acme,{batch},{batch}-S{i},{i},Mitragynine,{result},{unit}" for i in range(1, n + 1)]
+
+
+def test_an_amount_per_serving_of_two_capsules_is_judged_once(site):
+    """mg/serving is stored as mg/unit (the contract's canonical amount per
+    dosage unit), and the rules take mg/unit x units_per_serving for a
+    serving: a result the lab reported per serving must not be doubled."""
+    register = (
+        b"Batch ID,Product ID,Product Name,Form,Label claim (mg/serving),"
+        b"Serving size (g),Servings per day,Capsules per serving\n"
+        b"C-1,P-7,Two-capsule serving,capsule,100,1.0,2,2\n"
+        b"C-2,P-7,Two-capsule serving,capsule,100,1.0,2,2\n"
+        b"C-3,P-7,Two-capsule serving,capsule,100,1.0,2,2\n"
+    )
+    rows = ["Lab,Batch,Sample,Capsule,Analyte,Result,Unit"]
+    rows += _capsule_results("C-1", "100", "mg/serving")  # 100 % of the claim
+    rows += _capsule_results("C-2", "50", "mg/capsule")  # 50 x 2 = 100 %
+    rows += _capsule_results("C-3", "100", "mg per capsule")  # 100 x 2 = 200 %
+    ingest(site, ("register.csv", register), ("results.csv", ("\n".join(rows) + "\n").encode()))
+
+    stored = query(site.db, "SELECT DISTINCT batch_id, value, unit FROM results ORDER BY 1")
+    assert stored.rows() == [
+        ("C-1", 100.0, "mg/unit"),
+        ("C-2", 50.0, "mg/unit"),
+        ("C-3", 100.0, "mg/unit"),
+    ]
+    claims = flags(site.db).filter(pl.col("rule") == "label_claim")
+    assert claims["batch_id"].to_list() == ["C-3"]
+    assert claims["observed"].item() == pytest.approx(200.0)
+    # The control chart's points are per capsule, whichever way the lab wrote them.
+    points = query(site.db, "SELECT batch_id, mean_value FROM batch_potency ORDER BY 1")
+    assert points.rows() == [("C-1", 50.0), ("C-2", 50.0), ("C-3", 100.0)]
+    # Ten servings of two capsules are not ten capsules: content uniformity
+    # (USP <905>) judges C-2 and C-3, whose results are capsule by capsule.
+    from kqc.core.rules.applicable import thresholds_from_rows
+    from kqc.core.rules.statistics import statistic_rows
+    from kqc.store import read_dossier_rows
+
+    def statistics_of(batch: str) -> list[dict]:
+        stored = read_dossier_rows(site.db, batch)
+        thresholds = thresholds_from_rows(stored.thresholds)
+        args = (batch, stored.current, stored.register, thresholds, stored.history)
+        return statistic_rows(*args)
+
+    one = statistics_of("C-1")
+    assert not [r for r in one if r["rule"] == "content_uniformity"]
+    [mean] = [r for r in one if r["rule"] == "label_claim" and r["statistic"] == "mean per serving"]
+    assert mean["value"] == pytest.approx(100.0)
+    assert [r for r in statistics_of("C-2") if r["rule"] == "content_uniformity"]

@@ -180,6 +180,15 @@ def _one_spelling(text: str) -> Spelling | None:
     return None
 
 
+# An amount per serving or per dose is of a whole serving, which for a capsule
+# or tablet product may be several dosage units (the register's
+# units_per_serving). Stored as mg/unit like any amount per dosage unit (the
+# contract's canonical unit), such a result is told apart by the unit the lab
+# wrote: the evidence the rules read (kqc.store.evaluation) matches this
+# against the reported unit in lower case.
+PER_SERVING_UNIT = r"(serving|dose)s?[\s)\]]*$"
+
+
 def test_portion_g(text: str) -> float | None:
     """Grams a presence test covered, from a unit such as '/25g' or 'per 10 g'."""
     m = _PORTION.match(unit_key(text))

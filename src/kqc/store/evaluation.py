@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
 
+from kqc.core.units import PER_SERVING_UNIT
 from kqc.store.connection import frame, registered, run
 
 # Polars loads with the first frame made, not with this module: the
@@ -46,6 +47,25 @@ _FLAG_VALUES = (
     "threshold_version",
     "message",
     "evidence",
+)
+
+
+# The results as the rules judge them. Every amount stored in mg/unit is per
+# dosage unit, and the rules multiply it by the register's units_per_serving
+# for a serving; an amount the lab reported per serving of a product served
+# as several units would so count twice. Here it is brought to one unit (with
+# its limits and spike level), and `per_serving_of` says by how many units it
+# was divided (NULL for every other result): such a result is of several
+# units together, which content uniformity leaves out. The stored row keeps
+# the lab's figure.
+_SCALED = ("value", "bound", "lod", "loq", "spike_level")
+JUDGED_RESULTS = (
+    "(SELECT r.* REPLACE ("
+    + ", ".join(f"r.{c} / coalesce(s.units, 1) AS {c}" for c in _SCALED)
+    + "), s.units AS per_serving_of"
+    " FROM results r LEFT JOIN (SELECT batch_id, units_per_serving::DOUBLE AS units"
+    " FROM batches WHERE units_per_serving > 1) s ON s.batch_id = r.batch_id"
+    f" AND r.unit = 'mg/unit' AND regexp_matches(lower(r.reported_unit), '{PER_SERVING_UNIT}'))"
 )
 
 
@@ -94,7 +114,7 @@ def potency_results(con: duckdb.DuckDBPyConnection, batch_ids: list[str]) -> pl.
         return frame(
             con,
             "SELECT batch_id, analyte, sample_type, unit, value, qualifier, bound, loq, lod"
-            " FROM results WHERE superseded_by IS NULL AND analyte = 'mitragynine'"
+            f" FROM {JUDGED_RESULTS} WHERE superseded_by IS NULL AND analyte = 'mitragynine'"
             " AND sample_type = 'production' AND batch_id BETWEEN ? AND ?"
             " AND batch_id IN (SELECT batch_id FROM wanted_batches)",
             _span(batch_ids),
@@ -147,7 +167,7 @@ def evidence_queries(batch_ids: list[str], columns: Sequence[str] | None = None)
     wanted = "(SELECT unnest(?::VARCHAR[]))"
     return EvidenceQueries(
         Query(
-            f"SELECT {chosen} FROM results WHERE superseded_by IS NULL"
+            f"SELECT {chosen} FROM {JUDGED_RESULTS} WHERE superseded_by IS NULL"
             f" AND batch_id BETWEEN ? AND ? AND batch_id IN {wanted}",
             [*_span(batch_ids), batch_ids],
         ),

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from kqc.store.connection import connect, frame, registered, run
+from kqc.store.evaluation import JUDGED_RESULTS
 from kqc.store.queries import require_database
 
 # Rules whose limits read one result against a number: the contaminants chart.
@@ -161,7 +162,7 @@ def _results(
     with registered(con, wanted_batches=_ids(batch_ids)):
         return frame(
             con,
-            f"SELECT {_RESULT_COLUMNS} FROM results WHERE superseded_by IS NULL"
+            f"SELECT {_RESULT_COLUMNS} FROM {JUDGED_RESULTS} WHERE superseded_by IS NULL"
             " AND sample_type = 'production'"
             f" AND batch_id IN (SELECT batch_id FROM wanted_batches) AND {condition}"
             " ORDER BY batch_id, analyte, result_id",

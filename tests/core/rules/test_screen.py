@@ -98,6 +98,8 @@ def result_rows(draw: Any, batch_id: str, first_id: int) -> list[dict[str, Any]]
                 "qualifier": qualifier,
                 "bound": draw(st.one_of(st.none(), st.none(), figure)),
                 "reported_result": "as reported",
+                # Content uniformity leaves out an amount per serving of several units.
+                "per_serving_of": draw(st.sampled_from([None, None, 2.0])),
                 "lod": draw(MAYBE),
                 "loq": draw(st.one_of(st.none(), figure)),
                 "sample_type": draw(st.sampled_from(SAMPLE_TYPES)),
@@ -142,7 +144,7 @@ def cases(draw: Any) -> tuple[list[str], pl.DataFrame, pl.DataFrame, pl.DataFram
             **{c: pl.String for c in RESULT_FIELDS},
             "result_id": pl.Int64,
             **{c: pl.Float64 for c in ("value", "bound", "lod", "loq")},
-            **{c: pl.Float64 for c in ("test_portion_g", "spike_level")},
+            **{c: pl.Float64 for c in ("test_portion_g", "spike_level", "per_serving_of")},
         },
     ).select(RESULT_FIELDS)
     register = pl.DataFrame(
@@ -380,3 +382,26 @@ def test_7oh_above_mitragynine_in_one_sample_reaches_the_rules():
         rows.append(_row(batch_id, 2 * n + 1, "7_hydroxymitragynine", oh, "mg/g"))
     history = pl.DataFrame(schema={c: pl.String for c in HISTORY_COLUMNS})
     _same_flags(batch_ids, rows, regs, history)
+
+
+def test_servings_of_several_capsules_do_not_hide_uneven_capsules():
+    """Ten capsules at 91 and 109 % of their claim fail USP <905> (AV 22.8).
+    Nineteen results per serving of two capsules, each on its claim, would
+    bring the AV to 12.9 were they counted as units; the rules leave them
+    out, and so must the screen."""
+    rows = []
+    for n in range(10):
+        row = _row("C1", n, "mitragynine", 45.5 if n % 2 else 54.5, "mg/unit")
+        rows.append(row | {"unit_no": str(n + 1), "per_serving_of": None})
+    for n in range(10, 29):
+        row = _row("C1", n, "mitragynine", 50.0, "mg/unit")
+        rows.append(row | {"sample_id": f"S{n}", "per_serving_of": 2.0})
+    register = _register("C1") | {"form": "capsule", "units_per_serving": 2}
+    history = pl.DataFrame(schema={c: pl.String for c in HISTORY_COLUMNS}).with_columns(
+        pl.col("mean_value").cast(pl.Float64)
+    )
+    _same_flags(["C1"], rows, [register], history)
+    found = evaluate(
+        ["C1"], pl.DataFrame(rows), pl.DataFrame([register]), thresholds(), history, "v"
+    )
+    assert "content_uniformity" in found["rule"].to_list()

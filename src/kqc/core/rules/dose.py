@@ -115,17 +115,21 @@ def label_claim(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
     return out
 
 
+def dosage_units(batch: Batch) -> list[dict]:
+    """The mitragynine results of single dosage units, as content uniformity
+    judges them (USP <905> tests units one by one). A result the lab reported
+    per serving of a product served as several units is of those units
+    together (`per_serving_of`): it counts toward the label claim, not here."""
+    return [r for r in batch.production("mitragynine", ("mg/unit",)) if not r.get("per_serving_of")]
+
+
 def percent_of_claim(batch: Batch) -> tuple[list[float], list[dict]] | None:
     reg = batch.register or {}
     claim = reg.get("label_claim_mg_per_serving")
     units = reg.get("units_per_serving") or 1
     # A unit below quantitation stays in: it counts as LOQ/2 (art. 5(1)), since
     # dropping it would hide the very unit that fails.
-    kept = [
-        (v, r)
-        for r in batch.production("mitragynine", ("mg/unit",))
-        if (v := mean_value(r)) is not None
-    ]
+    kept = [(v, r) for r in dosage_units(batch) if (v := mean_value(r)) is not None]
     if not claim or not kept:
         return None
     per_unit_claim = float(claim) / units
@@ -153,7 +157,7 @@ def acceptance_value(x: list[float], target: float = 100.0) -> dict[str, float]:
 
 def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
     rules = {t.unit: t for t in applicable(thresholds, batch, "content_uniformity")}
-    units = batch.production("mitragynine", ("mg/unit",))
+    units = dosage_units(batch)
     if not rules or len(units) < 2:
         return []
     found = percent_of_claim(batch)

@@ -33,6 +33,7 @@ RESULT_FIELDS: tuple[str, ...] = (
     "unit_no",
     "test_portion_g",
     "spike_level",
+    "per_serving_of",  # units an amount per serving was divided by (kqc.store.evaluation)
 )
 
 

@@ -40,7 +40,17 @@ SEVEN_OH = "7_hydroxymitragynine"
 
 # What the potency rules (label claim, content uniformity, drift) and the QC
 # rules read of a result.
-_POTENCY_FIELDS = ("batch_id", "analyte", "unit", "value", "qualifier", "bound", "loq", "lod")
+_POTENCY_FIELDS = (
+    "batch_id",
+    "analyte",
+    "unit",
+    "value",
+    "qualifier",
+    "bound",
+    "loq",
+    "lod",
+    "per_serving_of",
+)
 _QC_FIELDS = (
     "batch_id",
     "analyte",
@@ -59,6 +69,7 @@ _OPTIONAL: dict[str, pl.DataType] = {
     "unit_no": pl.String(),
     "test_portion_g": pl.Float64(),
     "spike_level": pl.Float64(),
+    "per_serving_of": pl.Float64(),
 }
 # A figure within this relative distance of its limit goes to the rules: the
 # rules round to 12 significant digits (5e-12) before comparing.
@@ -400,6 +411,8 @@ def _content_uniformity(prod: pl.DataFrame, batches: pl.DataFrame, table: pl.Dat
     )
     x = (
         units.join(batches, on="batch_id")
+        # dose.dosage_units: a result per serving of several units is no unit's.
+        .filter(pl.col("per_serving_of").is_null())
         .with_columns((MEAN_VALUE / per_unit_claim * 100).alias("x"))
         .group_by("batch_id", "key_id")
         .agg(

@@ -131,7 +131,7 @@ def _against(
 def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[dict[str, Any]]:
     """Per-unit content as % of label claim: n, mean, SD, RSD and, from ten
     units, USP <905>'s acceptance value against L1 (dose.acceptance_value)."""
-    units = batch.production("mitragynine", ("mg/unit",))
+    units = dose.dosage_units(batch)
     if len(units) < 2:
         return []
     rule = "content_uniformity"
