@@ -432,6 +432,26 @@ def test_a_count_with_three_digits_after_a_dot_is_refused_as_ambiguous():
     assert out.rows.select("analyte", "value").rows() == [("coliforms", 2.5), ("nickel", 1.25)]
 
 
+def test_a_comma_grouped_count_where_the_comma_is_the_decimal_mark_is_refused():
+    # A US lab's 150,000 in a semicolon-separated file (decimal comma): read
+    # as 150, a yeast and mould count over the 10^5 limit would pass.
+    header = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]
+    rows = [
+        ["Acme", "KR-1", "S1", "TYMC", "150,000", "CFU/g"],
+        ["Acme", "KR-1", "S1", "TAMC", "< 1,000", "CFU/g"],
+        ["Acme", "KR-1", "S1", "Coliforms", "2,5", "CFU/g"],  # not a thousands group
+        ["Acme", "KR-1", "S1", "Nickel", "1,250", "ppm"],  # a concentration: decimals
+        ["Acme", "KR-1", "S1", "Staph aureus", "1,0E3", "CFU/g"],
+    ]
+    out = normalize(raw(rows, header, decimal_comma=True))
+    assert [(p.row, p.value) for p in out.problems] == [(2, "150,000"), (3, "< 1,000")]
+    assert out.rows.select("analyte", "value").rows() == [
+        ("coliforms", 2.5),
+        ("nickel", 1.25),
+        ("staph_aureus", 1000.0),
+    ]
+
+
 def test_a_dotted_count_in_a_wide_file_is_named_by_its_column():
     out = normalize(
         raw(

@@ -299,22 +299,31 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
         limits["dilution"].alias("dilution_value"),
     )
     frame = _convert_units(frame, headers, issues)
-    _dotted_counts(frame, headers, issues)
+    _grouped_counts(frame, headers, issues, table.decimal_comma)
     return _finish(frame, issues, RESULT_SCHEMA, headers)
 
 
 # '1.200' or '150.000': a plate count is a whole number, so three digits after
 # a dot are a thousands separator (as Excel writes 1200 in a European locale)
 # as likely as decimals. Read as 1.2, a yeast and mould count of 150,000 CFU/g
-# would pass a limit of 10^5.
+# would pass a limit of 10^5. In a file whose decimal mark is the comma,
+# '150,000' is the same trap the other way round (the US thousands separator,
+# read as 150); elsewhere a comma-grouped number is refused as it is read.
 _DOTTED_THOUSANDS = r"^[<>]?\s*[1-9]\d{0,2}(?:\.\d{3})+$"
+_COMMA_THOUSANDS = r"^[<>]?\s*[1-9]\d{0,2}(?:,\d{3})+$"
 
 
-def _dotted_counts(frame: pl.DataFrame, headers: dict[str, str], issues: _Collector) -> None:
-    """A count written like '1.200' is refused: 1.2 or 1,200 cannot be told."""
+def _grouped_counts(
+    frame: pl.DataFrame, headers: dict[str, str], issues: _Collector, decimal_comma: bool
+) -> None:
+    """A count written like '1.200' (or '1,200' where the comma is the decimal
+    mark) is refused: 1.2 or 1,200 cannot be told."""
     counts = pl.col("canonical_unit").is_in(["CFU/g", "CFU/mL", "MPN/g"]) & ~pl.col(
         "log10"
     ).fill_null(False)
+    grouped = pl.col("result").str.contains(_DOTTED_THOUSANDS)
+    if decimal_comma:
+        grouped = grouped | pl.col("result").str.contains(_COMMA_THOUSANDS)
     issues.add(
         # counts first, in the four columns needed: the pattern is tried on a
         # few rows, and no other column is copied
@@ -327,7 +336,7 @@ def _dotted_counts(frame: pl.DataFrame, headers: dict[str, str], issues: _Collec
             *[c for c in (wide.CELL_COLUMN,) if c in frame.columns],
         )
         .filter(counts)
-        .filter(pl.col("result").str.contains(_DOTTED_THOUSANDS)),
+        .filter(grouped),
         headers["result"],
         pl.col("reported_result"),
         pl.format(
