@@ -489,3 +489,50 @@ def test_a_claim_per_capsule_without_capsules_per_serving_is_refused():
     assert out.rows.height == 0
     assert [p.column for p in out.problems] == ["Label claim (mg/capsule)"]
     assert "needs a units_per_serving column" in out.problems[0].problem
+
+
+def test_moisture_and_water_activity_are_read_in_their_own_units():
+    # Kratom certificates report them beside the microbes; refused as unknown
+    # analytes, the whole certificate was.
+    header = ["Lab", "Batch", "Sample", "Test", "Result", "Units"]
+    rows = [
+        ["Acme", "KR-1", "S1", "Moisture Content", "6.2", "%"],
+        ["Acme", "KR-1", "S1", "Loss on drying", "62", "mg/g"],
+        ["Acme", "KR-1", "S1", "Water Activity", "0.45", "aw"],
+        ["Acme", "KR-1", "S2", "Water activity (aw)", "0.52", ""],  # a ratio: no unit to give
+        ["Acme", "KR-1", "S2", "Water Activity", "45", "%"],  # refused: not a ratio
+        ["Acme", "KR-1", "S2", "Moisture", "0.5", "aw"],  # refused: not a mass fraction
+        ["Acme", "KR-1", "S2", "Moisture", "5.9", ""],  # refused: a unit is never assumed
+    ]
+    out = normalize(raw(rows, header))
+    assert [(p.row, p.column) for p in out.problems] == [(6, "Units"), (7, "Units"), (8, "Units")]
+    assert "water activity" in out.problems[0].problem
+    assert out.rows.select("analyte", "value", "unit", "reported_unit").rows() == [
+        ("moisture", 6.2, "%", "%"),
+        ("moisture", 6.2, "%", "mg/g"),
+        ("water_activity", 0.45, "aw", "aw"),
+        ("water_activity", 0.52, "aw", None),
+    ]
+
+
+def test_a_wide_water_activity_column_needs_no_unit():
+    out = normalize(
+        raw(
+            [["Acme", "KR-1", "S1", "6.5", "0.41", "0.2"]],
+            ["Lab", "Batch", "Sample", "Moisture (%)", "Water Activity", "Lead (ppm)"],
+        )
+    )
+    assert out.problems == []
+    assert out.rows.select("analyte", "value", "unit").rows() == [
+        ("moisture", 6.5, "%"),
+        ("water_activity", 0.41, "aw"),
+        ("lead", 0.2, "ug/g"),
+    ]
+
+
+def test_an_unknown_analyte_is_named_with_the_fix():
+    header = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]
+    out = normalize(raw([["Acme", "KR-1", "S1", "Unobtainium", "1", "ppm"]], header))
+    [problem] = out.problems
+    assert (problem.row, problem.column, problem.value) == (2, "Analyte", "Unobtainium")
+    assert problem.problem.startswith("unknown analyte 'Unobtainium': write it as one of")

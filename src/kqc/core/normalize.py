@@ -461,6 +461,8 @@ def _conversion_row(code: str, unit_text: str | None) -> tuple[object, ...]:
     if unit_text is None:
         if analyte.reporting == "presence":
             return (code, None, None, 1.0, False, True, None, None)
+        if analyte.reporting == "ratio":  # water activity has no unit to assume
+            return (code, None, "aw", 1.0, False, False, None, None)
         return (
             code,
             None,

@@ -19,7 +19,7 @@ from kqc.core.names import did_you_mean
 from kqc.core.vocab import Analyte
 
 Dimension = Literal[
-    "mass_fraction", "mass_per_volume", "per_unit", "count", "log_count", "presence"
+    "mass_fraction", "mass_per_volume", "per_unit", "count", "log_count", "presence", "activity"
 ]
 
 CANONICAL_UNITS: tuple[str, ...] = (
@@ -31,6 +31,8 @@ CANONICAL_UNITS: tuple[str, ...] = (
     "CFU/g",
     "CFU/mL",
     "MPN/g",
+    "%",  # moisture
+    "aw",  # water activity
 )
 
 
@@ -121,6 +123,8 @@ _CANONICAL: dict[tuple[str, Dimension], str] = {
     ("adulterant", "mass_per_volume"): "ug/mL",
     ("mycotoxin", "mass_fraction"): "ug/g",
     ("mycotoxin", "mass_per_volume"): "ug/mL",
+    ("moisture", "mass_fraction"): "%",
+    ("activity", "activity"): "aw",
 }
 _CANONICAL_BASE: dict[str, Fraction] = {
     "mg/g": _F(1, 10**3),
@@ -128,6 +132,8 @@ _CANONICAL_BASE: dict[str, Fraction] = {
     "mg/mL": _F(1, 10**3),
     "ug/mL": _F(1, 10**6),
     "mg/unit": _F(1),
+    "%": _F(1, 100),
+    "aw": _F(1),
 }
 
 # The portion a presence test covered: '/25g', 'in 25 g', 'per 10 grams', and
@@ -173,6 +179,8 @@ def _one_spelling(text: str) -> Spelling | None:
         return Spelling("log_count", _F(1), _COUNTS[key[5:]])
     if key.startswith("log") and key[3:] in _COUNTS:
         return Spelling("log_count", _F(1), _COUNTS[key[3:]])
+    if key in {"aw", "a_w", "a-w"}:
+        return Spelling("activity", _F(1))
     if key in {"p/a", "pa", "presence/absence", "pos/neg", "detected/notdetected"}:
         return Spelling("presence", _F(1))
     if _PORTION.match(key):
@@ -261,6 +269,10 @@ def _expected(analyte: Analyte) -> str:
         if analyte.reporting == "count":
             return "a count: CFU/g, CFU/mL, MPN/g or log10 CFU/g"
         return "a count (CFU/g, log10 CFU/g) or a presence/absence test with its portion ('/25g')"
+    if analyte.group == "activity":
+        return "water activity, a ratio: aw, or no unit"
+    if analyte.group == "moisture":
+        return "a mass fraction: %, g/100g, mg/g"
     if analyte.group == "alkaloid":
         return (
             "a concentration (%, mg/g, ppm …) or an amount per dosage unit"

@@ -13,10 +13,13 @@ from typing import Literal
 
 from kqc.core.names import did_you_mean, name_key
 
-Group = Literal["alkaloid", "metal", "microbial", "solvent", "adulterant", "mycotoxin"]
+Group = Literal[
+    "alkaloid", "metal", "microbial", "solvent", "adulterant", "mycotoxin", "moisture", "activity"
+]
 
-# How a microbial test reports: a count (CFU/g), presence/absence, or either.
-Reporting = Literal["amount", "count", "presence", "count_or_presence"]
+# How a microbial test reports: a count (CFU/g), presence/absence, or either;
+# water activity is a ratio with no unit to give (aw).
+Reporting = Literal["amount", "count", "presence", "count_or_presence", "ratio"]
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,16 @@ _ANALYTES: tuple[Analyte, ...] = (
         ),
     ),
     Analyte("ochratoxin_a", "mycotoxin", "amount", ("Ochratoxin A", "OTA", "Ochratoxin")),
+    # Moisture and water activity: kratom certificates report them beside the
+    # microbes (water activity above 0.6 lets moulds grow). Stored in % and
+    # aw and shown; kqc holds no cited limit for them, so they raise no flag.
+    Analyte(
+        "moisture",
+        "moisture",
+        "amount",
+        ("Moisture content", "Moisture (LOD)", "Loss on drying", "Water content"),
+    ),
+    Analyte("water_activity", "activity", "ratio", ("aw", "a_w", "Water activity (aw)")),
 )
 
 ANALYTES: dict[str, Analyte] = {a.code: a for a in _ANALYTES}
@@ -238,7 +251,16 @@ def analyte_code(name: str) -> str | None:
 
 
 def unknown_analyte_message(name: str) -> str:
-    return f"unknown analyte '{name}'{did_you_mean(name, ANALYTE_SPELLINGS)}"
+    return f"unknown analyte '{name}'{unknown_analyte_fix(name)}"
+
+
+def unknown_analyte_fix(name: str) -> str:
+    """The end of the message for a name not known: the closest analyte when
+    one is close, else where the known names are listed."""
+    return did_you_mean(name, ANALYTE_SPELLINGS) or (
+        ": write it as one of the analytes kqc knows (README, Vocabularies), or take the"
+        " row out of the file"
+    )
 
 
 SAMPLE_TYPES: tuple[str, ...] = ("production", "blank", "spike", "duplicate", "crm")

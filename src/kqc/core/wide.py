@@ -94,7 +94,11 @@ def with_units_row(table: RawTable) -> RawTable:
 
 
 def _unknown(name: str) -> str:
-    return f"unknown analyte column '{name}'{did_you_mean(name, ANALYTE_SPELLINGS)}"
+    fix = did_you_mean(name, ANALYTE_SPELLINGS) or (
+        ": name one of the analytes kqc knows (README, Vocabularies) in the header, or take"
+        " the column out of the file"
+    )
+    return f"unknown analyte column '{name}'{fix}"
 
 
 def is_wide(headers: list[str]) -> bool:
@@ -115,12 +119,7 @@ def header_problems(headers: list[str]) -> list[tuple[str, str]]:
             continue
         if col.problem:
             found.append((h, col.problem))
-        elif (
-            col.code
-            and not col.unit
-            and not has_unit_column
-            and ANALYTES[col.code].reporting != "presence"
-        ):
+        elif col.code and not col.unit and not has_unit_column and not _needs_no_unit(col.code):
             found.append(
                 (
                     h,
@@ -160,6 +159,11 @@ def unread_result_columns(table: RawTable) -> list[tuple[str, str]]:
     return found
 
 
+def _needs_no_unit(code: str) -> bool:
+    """A presence test, or water activity (a ratio): a column without a unit."""
+    return ANALYTES[code].reporting in ("presence", "ratio")
+
+
 def melt(frame: pl.DataFrame, headers: list[str]) -> tuple[pl.DataFrame, list[AnalyteColumn]]:
     """Long rows (Analyte, Result, Unit text columns plus every other column)
     from the analyte columns of a wide frame; also the columns it read."""
@@ -168,8 +172,7 @@ def melt(frame: pl.DataFrame, headers: list[str]) -> tuple[pl.DataFrame, list[An
     usable = [
         c
         for c in analyte_columns
-        if c.code is not None
-        and (c.unit or unit_header or ANALYTES[c.code].reporting == "presence")
+        if c.code is not None and (c.unit or unit_header or _needs_no_unit(c.code))
     ]
     keep = [h for h in frame.columns if h not in {c.header for c in analyte_columns}]
     parts = []

@@ -1,0 +1,3 @@
+-- Moisture (in %) and water activity (aw, a ratio) are known analytes.
+COMMENT ON COLUMN results.unit IS 'Canonical unit: mg/g (alkaloid concentration), mg/unit (alkaloid per capsule/tablet/serving/shot), ug/g = ppm (metals, solvents, adulterants, mycotoxins), CFU/g, CFU/mL, MPN/g, mg/mL, ug/mL, % (moisture), aw (water activity, a ratio); NULL for presence/absence tests. A value in mg/unit whose reported_unit is per serving or dose (mg/serving) is the amount in one serving, which is batches.units_per_serving units: the rules judge it as that many units together.';
+COMMENT ON COLUMN results.analyte IS 'Canonical analyte code, e.g. mitragynine, 7_hydroxymitragynine, lead, salmonella, tamc, moisture, water_activity (see README, Vocabularies).';
