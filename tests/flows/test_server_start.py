@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kqc.flows.server_start import ServerStart, heartbeats_only_where_read
 
 SCRIPT = """
@@ -58,7 +60,17 @@ print(json.dumps({"ahead": started.thread is not None, "servers": servers,
 """
 
 
-def _run(tmp_path: Path, prelude: str = "", script: str = SCRIPT, **env: str) -> tuple[dict, str]:
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Prefect home for the module's processes, none of them the user's:
+    the embedded server's first start in a home migrates its database (20 s
+    on two cores), and the cases need not each pay for it."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+def _run(
+    tmp_path: Path, home: Path, prelude: str = "", script: str = SCRIPT, **env: str
+) -> tuple[dict, str]:
     done = subprocess.run(
         [sys.executable, "-c", prelude + script],
         cwd=tmp_path,
@@ -67,7 +79,7 @@ def _run(tmp_path: Path, prelude: str = "", script: str = SCRIPT, **env: str) ->
         timeout=300,
         env={
             **os.environ,
-            "PREFECT_HOME": str(tmp_path / "prefect"),
+            "PREFECT_HOME": str(home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "false",
             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
@@ -78,8 +90,8 @@ def _run(tmp_path: Path, prelude: str = "", script: str = SCRIPT, **env: str) ->
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
-def test_the_flow_runs_on_the_server_started_ahead(tmp_path):
-    seen, log = _run(tmp_path)
+def test_the_flow_runs_on_the_server_started_ahead(tmp_path, prefect_home):
+    seen, log = _run(tmp_path, prefect_home)
     assert seen["ahead"] is True
     # Started once, and said so in Prefect's log as a flow's own start does.
     assert log.count("Starting temporary server") == 1, log
@@ -91,21 +103,21 @@ def test_the_flow_runs_on_the_server_started_ahead(tmp_path):
     assert seen["processes"] == 1 and seen["pids"] == [seen["early"]]
 
 
-def test_a_failed_early_launch_leaves_the_start_to_prefect(tmp_path):
+def test_a_failed_early_launch_leaves_the_start_to_prefect(tmp_path, prefect_home):
     prelude = (
         "import kqc.flows.server_start as s\n"
         "def _fail():\n"
         "    raise OSError('no process for you')\n"
         "s._launch = _fail\n"
     )
-    seen, log = _run(tmp_path, prelude)
+    seen, log = _run(tmp_path, prefect_home, prelude)
     assert log.count("Starting temporary server") == 1, log
     assert seen["health"] == 200 and seen["processes"] == 1 and seen["early"] is None
     assert seen["flow"].rstrip("/") == seen["servers"]["None"]
 
 
-def test_a_labs_own_server_means_none_is_started(tmp_path):
-    seen, _ = _run(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
+def test_a_labs_own_server_means_none_is_started(tmp_path, prefect_home):
+    seen, _ = _run(tmp_path, prefect_home, PREFECT_API_URL="http://127.0.0.1:9/api")
     assert seen == {"ahead": False, "servers": {}}
 
 
@@ -153,12 +165,12 @@ def test_runs_on_the_embedded_server_send_no_heartbeats():
     assert get_current_settings().flows.heartbeat_frequency == default
 
 
-def test_the_early_launch_is_prefects_own_command(tmp_path):
+def test_the_early_launch_is_prefects_own_command(tmp_path, prefect_home):
     """The server launched before Prefect's server code loads is launched as
     SubprocessASGIServer launches it (a Prefect upgrade that changes the
     command fails here, not in a lab). In a fresh process, as `kqc ingest`
     starts: no test harness's settings in force."""
-    seen, _ = _run(tmp_path, script=OWN_COMMAND)
+    seen, _ = _run(tmp_path, prefect_home, script=OWN_COMMAND)
     assert seen["ours_args"] == seen["theirs_args"]
     # Prefect also hands down the settings its process holds; launched before
     # Prefect loads, the server must read the same ones itself (from the same
