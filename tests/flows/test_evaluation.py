@@ -321,4 +321,11 @@ def test_an_amount_per_serving_of_two_capsules_is_judged_once(site):
     assert not [r for r in one if r["rule"] == "content_uniformity"]
     [mean] = [r for r in one if r["rule"] == "label_claim" and r["statistic"] == "mean per serving"]
     assert mean["value"] == pytest.approx(100.0)
+    assert "results reported per serving count as reported" in mean["note"]
+    [two] = [
+        r
+        for r in statistics_of("C-2")
+        if r["rule"] == "label_claim" and r["statistic"] == "mean per serving"
+    ]
+    assert "per serving count" not in two["note"]
     assert [r for r in statistics_of("C-2") if r["rule"] == "content_uniformity"]

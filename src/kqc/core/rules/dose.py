@@ -53,8 +53,13 @@ def serving_basis(batch: Batch, analyte: str) -> tuple[list[dict], float | None,
     return None
 
 
-def _describe_basis(scale: float, unit: str) -> str:
-    return f"{unit} x {scale:g} {'unit(s)' if unit == 'mg/unit' else 'g'} per serving"
+def _describe_basis(scale: float, unit: str, rows: list[dict]) -> str:
+    text = f"{unit} x {scale:g} {'unit(s)' if unit == 'mg/unit' else 'g'} per serving"
+    if any(r.get("per_serving_of") for r in rows):
+        # The lab's own per-serving figure, divided to one unit as read, is
+        # multiplied back: it counts once, as written.
+        text += "; results reported per serving count as reported"
+    return text
 
 
 def per_serving_values(batch: Batch, analyte: str) -> tuple[list[float], list[dict], str] | None:
@@ -68,7 +73,7 @@ def per_serving_values(batch: Batch, analyte: str) -> tuple[list[float], list[di
     kept = [(v * scale, r) for r in rows if (v := mean_value(r)) is not None]
     if not kept:
         return None
-    return [v for v, _ in kept], [r for _, r in kept], _describe_basis(scale, unit)
+    return [v for v, _ in kept], [r for _, r in kept], _describe_basis(scale, unit, rows)
 
 
 def _substitution(rows: list[dict]) -> str:
@@ -310,7 +315,7 @@ def seven_oh_amount(batch: Batch, t: Threshold) -> list[Finding]:
     if scale is None:
         return [inconclusive(batch, t, "no batch register to express 7-OH per serving", {})]
     failed, unsure = verdicts(t, rows, scale)
-    return report(batch, t, failed, unsure, f"({_describe_basis(scale, unit)}): ")
+    return report(batch, t, failed, unsure, f"({_describe_basis(scale, unit, rows)}): ")
 
 
 def seven_oh(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:

@@ -330,13 +330,13 @@ def seven_oh(batch: Batch, thresholds: list[Threshold]) -> list[dict[str, Any]]:
                     )
                 )
                 continue
-            how = dose._describe_basis(scale, unit)
+            how = dose._describe_basis(scale, unit, rows)
             out += _against(t, rows, scale, "per serving", how)
     if not any(t.basis == "per_serving" for t in rules):
         found = dose.serving_basis(batch, _SEVEN_OH)
         rows, scale, unit = found if found is not None else ([], None, "")
         if scale is not None:
-            how = dose._describe_basis(scale, unit)
+            how = dose._describe_basis(scale, unit, rows)
             for r in rows:
                 value, qualifier, note = _as_reported(r, scale)
                 out.append(
