@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -56,11 +56,20 @@ def prepare(name: str, data: bytes) -> Prepared:
         return Prepared(None, pl.DataFrame(), sorted(table))
     normalized = normalize(table)
     if normalized.kind is None:
-        return Prepared(None, pl.DataFrame(), normalized.problems)
+        return Prepared(None, pl.DataFrame(), _on_sheet(normalized.problems, table.sheet))
     schema_problems = validate(
         normalized.rows, normalized.kind, normalized.headers, normalized.cell_columns
     )
-    return finish(normalized, schema_problems)
+    prepared = finish(normalized, schema_problems)
+    return replace(prepared, problems=_on_sheet(prepared.problems, table.sheet))
+
+
+def _on_sheet(problems: list[Problem], sheet: str | None) -> list[Problem]:
+    """Problems of a table read from a workbook sheet other than the first say
+    which sheet their rows are on: the lab opens the workbook on its first."""
+    if sheet is None:
+        return problems
+    return [replace(p, problem=f"{p.problem} (sheet '{sheet}')") for p in problems]
 
 
 def finish(normalized: Normalized, schema_problems: list[Problem]) -> Prepared:

@@ -61,3 +61,17 @@ def test_no_sheet_with_a_table_names_the_first_sheet_s_problem():
     assert out.rows.height == 0
     assert "recognizable columns" in out.problems[0].problem
     assert "'Notes only'" in out.problems[0].problem
+
+
+def test_problems_on_a_later_sheet_name_that_sheet():
+    # The lab opens the workbook on its cover sheet: row 3 alone would point there.
+    bad = ["Acme", "KR-1", "S2", "Lead", "lots", "ppm"]
+    data = _book(
+        {"Summary": [["Certificate of Analysis"]], "Analytical Results": [HEADER, ROW, bad]}
+    )
+    out = prepare("coa.xlsx", data)
+    [problem] = out.problems
+    assert (problem.row, problem.column, problem.value) == (3, "Result", "lots")
+    assert problem.problem.endswith("(sheet 'Analytical Results')")
+    first = prepare("coa.xlsx", _book({"Data": [HEADER, ROW, bad]}))
+    assert "sheet" not in first.problems[0].problem

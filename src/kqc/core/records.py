@@ -74,7 +74,7 @@ class RawTable:
     reader that saw a semicolon-separated file, where "1,42" means 1.42.
     """
 
-    __slots__ = ("decimal_comma", "frame", "header_row", "metadata")
+    __slots__ = ("decimal_comma", "frame", "header_row", "metadata", "sheet")
 
     def __init__(
         self,
@@ -88,12 +88,17 @@ class RawTable:
         self.metadata = dict(metadata or {})
         self.decimal_comma = decimal_comma
         self.header_row = header_row  # where the header sits, for problems about columns
+        # The workbook sheet read when it is not the first one: the lab opens
+        # the workbook on its first sheet, so problems name it.
+        self.sheet: str | None = None
 
     def with_frame(self, frame: pl.DataFrame) -> RawTable:
         """The same table (metadata, layout, header row) holding `frame`."""
-        return RawTable(
+        table = RawTable(
             frame, self.metadata, decimal_comma=self.decimal_comma, header_row=self.header_row
         )
+        table.sheet = self.sheet
+        return table
 
     @property
     def headers(self) -> list[str]:

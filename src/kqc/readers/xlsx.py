@@ -127,13 +127,13 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
         chosen = next((n for n in names if n.strip().casefold() == "results"), names[0])
         first = _sheet_table(book, chosen, data)
         if chosen != names[0] or _recognized(first):
-            return first
+            return _on_sheet(first, chosen, names)
         # A cover sheet first ('Summary', the lab's letterhead) and the table
         # on another: the first other sheet whose columns kqc knows.
         for other in names[1:]:
             table = _sheet_table(book, other, data)
             if _recognized(table):
-                return table
+                return _on_sheet(table, other, names)
         return first
     except Exception as err:  # a damaged workbook must become a problem, never a crash
         return [
@@ -142,6 +142,15 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
                 " save it again as XLSX"
             )
         ]
+
+
+def _on_sheet(
+    table: RawTable | list[Problem], sheet: str, names: list[str]
+) -> RawTable | list[Problem]:
+    """The table, marked with its sheet when that is not the first."""
+    if isinstance(table, RawTable) and sheet != names[0]:
+        table.sheet = sheet
+    return table
 
 
 def _recognized(table: RawTable | list[Problem]) -> bool:
