@@ -78,7 +78,8 @@ def _run(
         text=True,
         timeout=300,
         env={
-            **os.environ,
+            # a lab's server in the caller's environment is no case of this module's
+            **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
             "PREFECT_HOME": str(home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "false",
@@ -137,19 +138,7 @@ def test_a_labs_own_server_named_in_a_profile_leaves_no_server_behind(tmp_path):
         " and open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == str(os.getpid())]\n"
         "print(json.dumps({'embedded': started.embedded, 'children': children}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={
-            **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
-            "PREFECT_HOME": str(home),
-        },
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen, _ = _run(tmp_path, home, script=script)
     assert seen == {"embedded": False, "children": []}
 
 
