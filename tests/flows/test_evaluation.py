@@ -328,4 +328,10 @@ def test_an_amount_per_serving_of_two_capsules_is_judged_once(site):
         if r["rule"] == "label_claim" and r["statistic"] == "mean per serving"
     ]
     assert "per serving count" not in two["note"]
+    # The report's uniformity chart reads what the rule reads.
+    from kqc.store.report_data import gather
+
+    charted = gather(site.db)
+    assert sorted(charted.uniformity.ids) == ["C-2", "C-3"]
+    assert charted.uniformity_results["per_serving_of"].null_count() == 20
     assert [r for r in statistics_of("C-2") if r["rule"] == "content_uniformity"]

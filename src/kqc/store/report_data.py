@@ -28,7 +28,8 @@ _SEVERITY_RANK = "CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 ELSE 
 # Production results the charts read (the columns the rules read).
 _RESULT_COLUMNS = (
     "result_id, batch_id, sample_id, lab_id, analyte, value, unit, qualifier, bound,"
-    " reported_result, reported_unit, lod, loq, sample_type, unit_no, test_portion_g"
+    " reported_result, reported_unit, lod, loq, sample_type, unit_no, test_portion_g,"
+    " per_serving_of"
 )
 
 
@@ -227,12 +228,13 @@ def _select(
 
 def _uniformity_batches(con: duckdb.DuckDBPyConnection, caps: Caps) -> Selection:
     """Batches with at least two per-unit mitragynine results (what the
-    content-uniformity rule reads)."""
+    content-uniformity rule reads: no amount per serving of several units)."""
     return _select(
         con,
         "SELECT u.batch_id AS id, f.batch_id IS NOT NULL AS flagged, b.manufactured_on AS made"
-        " FROM (SELECT batch_id FROM results WHERE superseded_by IS NULL"
+        f" FROM (SELECT batch_id FROM {JUDGED_RESULTS} WHERE superseded_by IS NULL"
         "   AND analyte = 'mitragynine' AND unit = 'mg/unit' AND sample_type = 'production'"
+        "   AND per_serving_of IS NULL"
         "   GROUP BY batch_id HAVING count(*) >= 2) u"
         " LEFT JOIN (SELECT DISTINCT batch_id FROM flags WHERE rule = 'content_uniformity'"
         f"   AND status IN {_UNSETTLED}) f USING (batch_id)"
