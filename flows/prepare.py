@@ -56,15 +56,15 @@ def prepare(name: str, data: bytes) -> Prepared:
         return Prepared(None, pl.DataFrame(), sorted(table))
     normalized = normalize(table)
     if normalized.kind is None:
-        return Prepared(None, pl.DataFrame(), _on_sheet(normalized.problems, table.sheet))
+        return Prepared(None, pl.DataFrame(), _naming_sheet(normalized.problems, table.sheet))
     schema_problems = validate(
         normalized.rows, normalized.kind, normalized.headers, normalized.cell_columns
     )
     prepared = finish(normalized, schema_problems)
-    return replace(prepared, problems=_on_sheet(prepared.problems, table.sheet))
+    return replace(prepared, problems=_naming_sheet(prepared.problems, table.sheet))
 
 
-def _on_sheet(problems: list[Problem], sheet: str | None) -> list[Problem]:
+def _naming_sheet(problems: list[Problem], sheet: str | None) -> list[Problem]:
     """Problems of a table read from a workbook sheet other than the first say
     which sheet their rows are on: the lab opens the workbook on its first."""
     if sheet is None:

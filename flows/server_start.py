@@ -156,6 +156,9 @@ def _adopt(server: Any, early: subprocess.Popen[bytes]) -> None:
     server._run_uvicorn_command = the_early_one_first
 
 
+_OFF = ("0", "false", "no", "off", "f", "n")
+
+
 def _may_be_wanted() -> bool:
     """What the environment alone says of `_wanted`, before Prefect loads: a
     lab's server named there, or the embedded mode switched off there, means
@@ -165,9 +168,6 @@ def _may_be_wanted() -> bool:
         return False
     switches = ("PREFECT_SERVER_EPHEMERAL_ENABLED", "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE")
     return all(os.environ.get(k, "").strip().lower() not in _OFF for k in switches)
-
-
-_OFF = ("0", "false", "no", "off", "f", "n")
 
 
 def start_embedded_server() -> ServerStart:

@@ -83,6 +83,7 @@ class RawTable:
         *,
         decimal_comma: bool = False,
         header_row: int = 1,
+        sheet: str | None = None,
     ) -> None:
         self.frame = frame
         self.metadata = dict(metadata or {})
@@ -90,15 +91,17 @@ class RawTable:
         self.header_row = header_row  # where the header sits, for problems about columns
         # The workbook sheet read when it is not the first one: the lab opens
         # the workbook on its first sheet, so problems name it.
-        self.sheet: str | None = None
+        self.sheet = sheet
 
     def with_frame(self, frame: pl.DataFrame) -> RawTable:
-        """The same table (metadata, layout, header row) holding `frame`."""
-        table = RawTable(
-            frame, self.metadata, decimal_comma=self.decimal_comma, header_row=self.header_row
+        """The same table (metadata, layout, header row, sheet) holding `frame`."""
+        return RawTable(
+            frame,
+            self.metadata,
+            decimal_comma=self.decimal_comma,
+            header_row=self.header_row,
+            sheet=self.sheet,
         )
-        table.sheet = self.sheet
-        return table
 
     @property
     def headers(self) -> list[str]:

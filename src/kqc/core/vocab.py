@@ -251,16 +251,13 @@ def analyte_code(name: str) -> str | None:
 
 
 def unknown_analyte_message(name: str) -> str:
-    return f"unknown analyte '{name}'{unknown_analyte_fix(name)}"
-
-
-def unknown_analyte_fix(name: str) -> str:
-    """The end of the message for a name not known: the closest analyte when
-    one is close, else where the known names are listed."""
-    return did_you_mean(name, ANALYTE_SPELLINGS) or (
+    """A name not known, with the closest analyte when one is close, else
+    where the known names are listed."""
+    fix = did_you_mean(name, ANALYTE_SPELLINGS) or (
         ": write it as one of the analytes kqc knows (README, Vocabularies), or take the"
         " row out of the file"
     )
+    return f"unknown analyte '{name}'{fix}"
 
 
 SAMPLE_TYPES: tuple[str, ...] = ("production", "blank", "spike", "duplicate", "crm")
