@@ -8,10 +8,12 @@ from kqc.core.normalize import normalize
 from kqc.core.records import RESULT_SCHEMA, RawTable
 
 
-def raw(rows: list[list[str]], header: list[str], meta=None, decimal_comma=False) -> RawTable:
+def raw(
+    rows: list[list[str]], header: list[str], meta=None, decimal_comma=False, written=False
+) -> RawTable:
     frame = pl.DataFrame(rows, schema={h: pl.String() for h in header}, orient="row")
     frame = frame.with_columns(pl.Series("source_row", range(2, 2 + len(rows)), dtype=pl.Int64))
-    return RawTable(frame, meta, decimal_comma=decimal_comma)
+    return RawTable(frame, meta, decimal_comma=decimal_comma, thousands_comma=written)
 
 
 HEADER = ["Lab", "Lot #", "Sample ID", "Test", "Value", "UOM", "LOQ"]
@@ -450,6 +452,77 @@ def test_a_comma_grouped_count_where_the_comma_is_the_decimal_mark_is_refused():
         ("nickel", 1.25),
         ("staph_aureus", 1000.0),
     ]
+
+
+GROUPED_HEADER = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit", "LOQ"]
+
+
+def test_commas_grouping_thousands_are_read_where_the_files_numbers_show_the_dot():
+    # A US lab's CSV, whose numbers show the dot is the decimal mark
+    # (kqc.readers.delimited): the comma in '12,000' groups thousands.
+    rows = [
+        ["Acme", "KR-1", "S1", "7-OH", "0.017", "%", "0.01"],
+        ["Acme", "KR-1", "S1", "TYMC", "12,000", "CFU/g", "10"],
+        ["Acme", "KR-1", "S1", "TAMC", "< 1,000 CFU/g", "", "1,000"],
+        ["Acme", "KR-1", "S1", "Coliforms", "1,500,000", "CFU/g", ""],
+    ]
+    out = normalize(raw(rows, GROUPED_HEADER, written=True))
+    assert out.problems == []
+    assert out.rows.select("analyte", "value", "bound", "loq", "reported_result").rows() == [
+        ("7_hydroxymitragynine", 0.17, None, 0.1, "0.017"),
+        ("tymc", 12000.0, None, 10.0, "12,000"),
+        ("tamc", None, 1000.0, 1000.0, "< 1,000 CFU/g"),
+        ("coliforms", 1500000.0, None, None, "1,500,000"),
+    ]
+
+
+def test_one_group_of_three_stays_ambiguous_where_the_file_does_not_show_its_mark():
+    rows = [
+        ["Acme", "KR-1", "S1", "TYMC", "12,000", "CFU/g", ""],
+        ["Acme", "KR-1", "S1", "Coliforms", "1,500,000", "CFU/g", ""],  # never a decimal
+        ["Acme", "KR-1", "S1", "Lead", "1,250.5", "ppb", ""],  # nor is this
+    ]
+    out = normalize(raw(rows, GROUPED_HEADER))
+    assert [(p.row, p.value) for p in out.problems] == [(2, "12,000")]
+    assert "ambiguous number '12,000'" in out.problems[0].problem
+    assert out.rows.select("analyte", "value").rows() == [
+        ("coliforms", 1500000.0),
+        ("lead", 1.2505),
+    ]
+
+
+def test_a_grouped_number_beside_its_qualifier_code_keeps_the_labs_digits():
+    header = ["Lab", "Batch", "Sample", "Analyte", "Result", "Qualifier", "Unit"]
+    rows = [
+        ["Acme", "KR-1", "S1", "Mitragynine", "9.21", "", "mg/g"],
+        ["Acme", "KR-1", "S1", "TYMC", "1,000", "U", "CFU/g"],
+        ["Acme", "KR-1", "S1", "TAMC", "12,000", "", "CFU/g"],
+    ]
+    out = normalize(raw(rows, header, written=True))
+    assert out.problems == []
+    assert out.rows.select("analyte", "value", "qualifier", "bound", "reported_result").rows() == [
+        ("mitragynine", 9.21, None, None, "9.21"),
+        ("tymc", None, "<LOQ", 1000.0, "1,000 U"),
+        ("tamc", 12000.0, None, None, "12,000"),
+    ]
+
+
+def test_a_header_repeated_among_the_rows_is_left_out():
+    # A LIMS export broken into pages repeats its header; such a row holds no
+    # result. A row naming only one column is a result with a mistake.
+    header = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit", "LOQ"]
+    rows = [
+        ["Acme", "KR-1", "S1", "Mitragynine", "1.52", "%", "0.01"],
+        [" Lab", "Batch", "Sample", "Analyte", "Result ", "Unit", ""],
+        ["Acme", "KR-1", "S1", "Lead", "0.2", "ppm", "0.05"],
+        ["Acme", "KR-1", "S1", "Analyte", "0.3", "ppm", "0.05"],
+    ]
+    out = normalize(raw(rows, header))
+    assert [(p.row, p.value) for p in out.problems] == [(5, "Analyte")]
+    wide_rows = [["Acme", "KR-1", "S1", "0.2"], ["Lab", "Batch", "Sample", "Lead (ppm)"]]
+    wide_out = normalize(raw(wide_rows, ["Lab", "Batch", "Sample", "Lead (ppm)"]))
+    assert wide_out.problems == []
+    assert wide_out.rows.select("source_row", "analyte", "value").rows() == [(2, "lead", 0.2)]
 
 
 def test_a_dotted_count_in_a_wide_file_is_named_by_its_column():

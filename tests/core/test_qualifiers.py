@@ -244,3 +244,43 @@ def test_the_qualifier_column_reads_each_row_as_the_cell_function_does():
         with_qualifier_code("0.05", "*"),
     ]
     assert [Qualified(*row) for row in joined.iter_rows()] == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False),
+    st.sampled_from(["U", "UJ", "J", "B", "u", "j"]),
+    st.sampled_from(["{} {}", "{}{}", "{} ({})"]),
+)
+def test_a_code_written_in_the_result_cell_reads_as_in_a_column_of_its_own(number, code, shape):
+    joined = with_qualifier_code(repr(number), code)
+    assert parse_result(shape.format(repr(number), code)) == parse_result(joined.text or "")
+
+
+@pytest.mark.parametrize("cell", ["0.52", "<0.05", "ND", "Absent in 25 g", "1.52 %", "0.05 U"])
+@pytest.mark.parametrize("mark", ["*", "**", " *", "†", "‡"])
+def test_a_footnote_mark_after_a_result_leaves_the_result(cell, mark):
+    assert parse_result(cell + mark) == parse_result(cell)
+
+
+@pytest.mark.parametrize(
+    ("cell", "says"),
+    [
+        ("*", "neither a number nor a known qualifier"),
+        (">10 U", "say different things"),  # above, yet not detected
+        ("0.52 E", "holds its unit"),  # E is no code kqc reads
+    ],
+)
+def test_a_mark_or_code_that_cannot_be_read_is_still_refused(cell, says):
+    outcome = parse_result(cell)
+    assert isinstance(outcome, Unparsable) and says in outcome.problem
+
+
+@pytest.mark.parametrize("cell", ["#N/A", "#VALUE!", "#DIV/0!", "#REF!", "#NAME?", "#num!"])
+def test_a_spreadsheet_error_is_named_as_one(cell):
+    outcome = parse_result(cell)
+    assert isinstance(outcome, Unparsable)
+    assert outcome.problem == (
+        f"'{cell}' is a spreadsheet error, not a value: correct the formula in the lab's sheet"
+        " and export the file again"
+    )

@@ -43,6 +43,20 @@ def test_tsv_and_semicolon_are_sniffed():
     assert semi.frame["Result"].to_list() == ["0,25", "1.1"]
 
 
+def test_the_numbers_at_the_top_show_the_files_decimal_mark():
+    us = table(CSV.replace(b"1.1,ppm", b'"12,000",CFU/g'))
+    assert (us.decimal_comma, us.thousands_comma) == (False, True)
+    # a dot-decimal lab exporting with semicolons: 1,250 ppb is 1250 ppb
+    semi = table(CSV.replace(b",", b";").replace(b"1.1", b"1,250"))
+    assert (semi.decimal_comma, semi.thousands_comma) == (False, True)
+    # decimal commas quoted in a comma-separated file
+    eu = table(CSV.replace(b"0.25", b'"0,25"').replace(b"1.1", b'"1,1"'))
+    assert (eu.decimal_comma, eu.thousands_comma) == (True, False)
+    # a file with no decimal at its top shows nothing
+    counts = table(CSV.replace(b"0.25", b"450").replace(b"1.1", b'"12,000"'))
+    assert (counts.decimal_comma, counts.thousands_comma) == (False, False)
+
+
 def test_bom_and_windows_1252():
     assert table(b"\xef\xbb\xbf" + CSV).headers[0] == "Lab"
     cp = "Lab;Batch;Sample;Analyte;Result;Unit\nAcme;B1;S1;Lead;0,25;µg/g\n".encode("cp1252")
@@ -120,8 +134,13 @@ def test_fast_and_careful_readers_agree(rows):
     body = text.encode().split(b"\n", found.header_row)[-1]
     fast = delimited.fast_frame(body, found, found.header_row + 1)
     parsed = list(csv.reader(io.StringIO(text)))
-    careful = build_table(parsed, list(range(1, len(parsed) + 1)))
+    careful = build_table(parsed, list(range(1, len(parsed) + 1)), delimiter=",")
     if fast is None or fast.height == 0:
         return
     assert isinstance(careful, RawTable)
     assert fast.fill_null("").equals(careful.frame.fill_null(""))
+    # and both take the decimal mark the same numbers show
+    assert (careful.decimal_comma, careful.thousands_comma) == (
+        found.decimal_comma,
+        found.thousands_comma,
+    )

@@ -162,6 +162,14 @@ def test_quoted_cells_and_a_semicolon_file_with_decimal_commas(tmp_path):
     assert outcome.problems == []
 
 
+def test_counts_grouped_with_commas_stream_as_they_read_whole(tmp_path):
+    grouped = "".join(
+        f'Acme,KR-{i:04d},S-{i:05d},TYMC,"{i + 1},{i % 1000:03d}",CFU/g,10\n' for i in range(150)
+    )
+    outcome = same_as_whole(tmp_path, HEADER + rows(100) + grouped, chunk_bytes=500)
+    assert outcome.problems == [] and outcome.rows == 250
+
+
 @pytest.mark.parametrize(
     "text",
     [

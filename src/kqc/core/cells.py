@@ -20,6 +20,7 @@ from kqc.core.qualifiers import (
     parse_result,
     with_qualifier_code,
 )
+from kqc.core.separators import without_grouping
 
 RESULT_PARTS: dict[str, pl.DataType] = {
     "value": pl.Float64(),
@@ -36,15 +37,18 @@ def _is_plain(col: str) -> pl.Expr:
     return pl.col(col).str.contains(PLAIN_NUMBER)
 
 
-def parse_result_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFrame:
+def parse_result_column(
+    texts: pl.Series, *, decimal_comma: bool, one_group: bool = False
+) -> pl.DataFrame:
     """One row per input text: value, qualifier, bound, test_portion_g,
     cell_unit (a unit written after the number), not_tested and problem
-    (NULL when the cell reads cleanly)."""
+    (NULL when the cell reads cleanly). Commas grouping thousands are read
+    as `kqc.core.separators` says."""
     frame = pl.DataFrame({"text": texts.cast(pl.String).str.strip_chars()})
     plain = frame.select(_is_plain("text").fill_null(False)).to_series()
     others = frame.filter(~plain).unique()
     looked_up = pl.DataFrame(
-        [_result_parts(t, decimal_comma) for t in others["text"].to_list()],
+        [_result_parts(t, decimal_comma, one_group) for t in others["text"].to_list()],
         schema={"text": pl.String(), **RESULT_PARTS},
         orient="row",
     )
@@ -80,7 +84,7 @@ def with_lookup(
 
 
 def join_qualifier_column(
-    results: pl.Series, codes: pl.Series, *, decimal_comma: bool
+    results: pl.Series, codes: pl.Series, *, decimal_comma: bool, one_group: bool = False
 ) -> pl.DataFrame:
     """One row per result: `text` to read as the result, `shown` to keep as
     reported and `problem`, for a file whose qualifiers sit in a column of
@@ -91,7 +95,7 @@ def join_qualifier_column(
     ).with_columns(pl.col("code").replace("", None))
     pairs = frame.filter(pl.col("code").is_not_null()).unique()
     read = [
-        (result, code, *_qualified(result, code, decimal_comma))
+        (result, code, *_qualified(result, code, decimal_comma, one_group))
         for result, code in pairs.iter_rows()
     ]
     joined = with_lookup(
@@ -114,13 +118,24 @@ def join_qualifier_column(
     )
 
 
-def _qualified(result: str | None, code: str, decimal_comma: bool) -> tuple[str | None, ...]:
-    q = with_qualifier_code(result, code, decimal_comma=decimal_comma)
-    return (q.text, q.shown, q.problem)
+def _qualified(
+    result: str | None, code: str, decimal_comma: bool, one_group: bool
+) -> tuple[str | None, ...]:
+    read = _ungrouped(result, decimal_comma, one_group) if result else result
+    q = with_qualifier_code(read, code, decimal_comma=decimal_comma)
+    # kept as reported: the lab's own digits, separators and all
+    shown = q.shown.replace(read, result, 1) if q.shown and read and result else q.shown
+    return (q.text, shown, q.problem)
 
 
-def _result_parts(text: str | None, decimal_comma: bool) -> tuple[object, ...]:
-    outcome = parse_result(text or "", decimal_comma=decimal_comma)
+def _ungrouped(text: str, decimal_comma: bool, one_group: bool) -> str:
+    return text if decimal_comma else without_grouping(text, one_group=one_group)
+
+
+def _result_parts(text: str | None, decimal_comma: bool, one_group: bool) -> tuple[object, ...]:
+    outcome = parse_result(
+        _ungrouped(text or "", decimal_comma, one_group), decimal_comma=decimal_comma
+    )
     if isinstance(outcome, NotTested):
         return (text, None, None, None, None, None, True, None)
     if isinstance(outcome, Parsed):
@@ -137,7 +152,9 @@ def _result_parts(text: str | None, decimal_comma: bool) -> tuple[object, ...]:
     return (text, None, None, None, None, None, False, outcome.problem)
 
 
-def parse_number_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFrame:
+def parse_number_column(
+    texts: pl.Series, *, decimal_comma: bool, one_group: bool = False
+) -> pl.DataFrame:
     """value and problem for a column of optional plain numbers (LOQ, dilution…).
     An empty cell is NULL, not a problem."""
     if texts.null_count() == texts.len():  # a column the file does not have
@@ -155,7 +172,7 @@ def parse_number_column(texts: pl.Series, *, decimal_comma: bool) -> pl.DataFram
     others = frame.filter(~plain).unique()
     rows = []
     for t in others["text"].to_list():
-        parsed = parse_number(t, decimal_comma=decimal_comma)
+        parsed = parse_number(_ungrouped(t, decimal_comma, one_group), decimal_comma=decimal_comma)
         rows.append((t, parsed, None) if isinstance(parsed, float) else (t, None, parsed))
     looked_up = pl.DataFrame(
         rows,

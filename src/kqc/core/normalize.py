@@ -24,6 +24,7 @@ from kqc.core.cells import (
     with_lookup,
 )
 from kqc.core.dates import iso_date
+from kqc.core.notes import without_repeated_header
 from kqc.core.problems import Problem, file_problem
 from kqc.core.products import form_code, market_codes, unknown_form_message
 from kqc.core.qualifiers import DETECTED, NOT_DETECTED
@@ -51,6 +52,7 @@ class Normalized:
 
 
 def normalize(table: RawTable) -> Normalized:
+    table = without_repeated_header(table)
     headers = table.headers
     kind = cols.guess_kind(headers)
     if kind == "results":
@@ -252,10 +254,13 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
         if fld not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(fld))
     frame = frame.with_columns(pl.col("result").alias("reported_result"))
+    one_group = table.thousands_comma and not table.decimal_comma
     if "result_qualifier" in frame.columns:
-        frame = _join_qualifiers(frame, headers, issues, table.decimal_comma)
+        frame = _join_qualifiers(frame, headers, issues, table.decimal_comma, one_group)
 
-    parsed = parse_result_column(frame["result"], decimal_comma=table.decimal_comma)
+    parsed = parse_result_column(
+        frame["result"], decimal_comma=table.decimal_comma, one_group=one_group
+    )
     frame = frame.with_columns(
         # A unit written in the result cell ('< 10 CFU/g', '1.52 %') gives an
         # empty unit cell its unit: the lab wrote it, nothing is assumed.
@@ -287,7 +292,7 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
     frame = _map_sample_types(frame, headers, issues)
     limits: dict[str, pl.Series] = {}
     for fld in ("lod", "loq", "spike_level", "dilution"):
-        nums = _limit_numbers(frame, fld, table.decimal_comma)
+        nums = _limit_numbers(frame, fld, table.decimal_comma, one_group)
         flagged = frame.with_columns(nums["problem"].alias("_p")).filter(pl.col("_p").is_not_null())
         if fld in headers:
             issues.add(flagged, headers[fld], pl.col(fld), pl.col("_p"))
@@ -347,12 +352,14 @@ def _grouped_counts(
     )
 
 
-def _limit_numbers(frame: pl.DataFrame, fld: str, decimal_comma: bool) -> pl.DataFrame:
+def _limit_numbers(
+    frame: pl.DataFrame, fld: str, decimal_comma: bool, one_group: bool
+) -> pl.DataFrame:
     """value and problem of a limit column. '0.01%' (a limit cell an XLSX shows
     as a percentage) in a row whose limits are in % is the number 0.01; in any
     other row it is refused, named as a limit in another unit than the row's.
     Only a column with a cell that is no number is looked at twice."""
-    nums = parse_number_column(frame[fld], decimal_comma=decimal_comma)
+    nums = parse_number_column(frame[fld], decimal_comma=decimal_comma, one_group=one_group)
     if fld == "dilution" or nums["problem"].null_count() == nums.height:
         return nums
     text = pl.col(fld)
@@ -361,7 +368,7 @@ def _limit_numbers(frame: pl.DataFrame, fld: str, decimal_comma: bool) -> pl.Dat
     stripped = frame.select(
         pl.when(in_percent & marked).then(text.str.strip_chars_end("% ")).otherwise(text)
     ).to_series()
-    nums = parse_number_column(stripped, decimal_comma=decimal_comma)
+    nums = parse_number_column(stripped, decimal_comma=decimal_comma, one_group=one_group)
     other_unit = pl.format(
         "{} is in % but the row's unit is {}: write it in {}, or give the limits' unit in a"
         " column of its own (LOQ Units)",
@@ -384,12 +391,16 @@ def _limits_in_percent(frame: pl.DataFrame) -> pl.Expr:
 
 
 def _join_qualifiers(
-    frame: pl.DataFrame, headers: dict[str, str], issues: _Collector, decimal_comma: bool
+    frame: pl.DataFrame,
+    headers: dict[str, str],
+    issues: _Collector,
+    decimal_comma: bool,
+    one_group: bool,
 ) -> pl.DataFrame:
     """Results read with their qualifier column: '0.05' beside 'U' is the
     non-detect '<0.05', kept as reported '0.05 U'."""
     joined = join_qualifier_column(
-        frame["result"], frame["result_qualifier"], decimal_comma=decimal_comma
+        frame["result"], frame["result_qualifier"], decimal_comma=decimal_comma, one_group=one_group
     )
     frame = frame.with_columns(
         joined["text"].alias("result"),
@@ -728,8 +739,11 @@ def _normalize_register(table: RawTable) -> Normalized:
         **({"label_claim_mg_per_unit": True} if per_unit else {}),
     }
     converted = {}
+    one_group = table.thousands_comma and not table.decimal_comma
     for fld, required in numeric.items():
-        nums = parse_number_column(frame[fld], decimal_comma=table.decimal_comma)
+        nums = parse_number_column(
+            frame[fld], decimal_comma=table.decimal_comma, one_group=one_group
+        )
         with_nums = frame.with_columns(nums["value"].alias("_v"), nums["problem"].alias("_p"))
         header = headers.get(fld, fld)
         issues.add(with_nums.filter(pl.col("_p").is_not_null()), header, pl.col(fld), pl.col("_p"))

@@ -13,6 +13,12 @@ is a result with a mistake and stays, to be named in the errors file. Rows
 before the last result are never touched, and a table of nothing but such
 rows is left whole for its problems to be named. The file itself is kept
 byte for byte in the archive, notes included.
+
+A LIMS that breaks its export into pages, or a technician who pastes one
+export under another, repeats the header row among the results. Such a row
+holds the column names again and no result; it is left out wherever it
+stands (`without_repeated_header`), where it would be refused as a result
+whose analyte is 'Analyte'.
 """
 
 from __future__ import annotations
@@ -49,3 +55,25 @@ def notes_start(table: RawTable) -> int:
         return frame.height
     last = frame.select(filled.arg_true().max()).item()
     return 0 if last is None else last + 1
+
+
+def without_repeated_header(table: RawTable) -> RawTable:
+    """`table` without the rows that repeat its header: each cell the column's
+    name (spaces around it aside) or empty, and at least two of them names."""
+    headers = table.headers
+    if len(headers) < 2 or table.frame.height == 0:
+        return table
+    first = headers[0]
+    # A cheap look at one column first: most tables hold no repeat.
+    maybe = table.frame.select(pl.col(first).str.contains(first, literal=True).any()).item()
+    if not maybe:
+        return table
+    cells = [pl.col(h).str.strip_chars() for h in headers]
+    named = pl.sum_horizontal(
+        [(c == h).fill_null(False) for c, h in zip(cells, headers, strict=True)]
+    )
+    empty_or_named = pl.all_horizontal(
+        [(c == h) | c.is_null() | (c == "") for c, h in zip(cells, headers, strict=True)]
+    )
+    repeat = (named >= 2) & empty_or_named.fill_null(False)
+    return table.with_frame(table.frame.filter(~repeat))

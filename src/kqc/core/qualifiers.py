@@ -182,12 +182,32 @@ def parse_number(text: str, *, decimal_comma: bool = False) -> float | str:
             f"decimal comma in '{text}' is read only in semicolon-separated files:"
             f" write {t.replace(',', '.')}"
         )
+    if _SPREADSHEET_ERROR.match(t):
+        return _spreadsheet_error(text)
     return f"'{text}' is not a number"
+
+
+# What a spreadsheet shows in a cell whose formula failed: the lab's sheet
+# computed no value there, and its export carried the error as text.
+_SPREADSHEET_ERROR = re.compile(
+    r"^#(?:N/A|VALUE!|DIV/0!|REF!|NAME\?|NUM!|NULL!|SPILL!|CALC!|FIELD!|GETTING_DATA)$",
+    re.IGNORECASE,
+)
+
+
+def _spreadsheet_error(text: str) -> str:
+    return (
+        f"'{text}' is a spreadsheet error, not a value: correct the formula in the lab's sheet"
+        " and export the file again"
+    )
 
 
 def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
     """Read one result cell. Never raises; never turns a qualifier into a number."""
     t = _clean(text)
+    unmarked = _FOOTNOTE_MARK.sub("", t)
+    if unmarked != t and unmarked:
+        return parse_result(unmarked, decimal_comma=decimal_comma)
     low = t.casefold()
     if low in _NOT_TESTED:
         return NotTested()
@@ -204,6 +224,9 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
     compound = _compound(t, decimal_comma)
     if compound is not None:
         return compound
+    coded = _TRAILING_CODE.match(t)
+    if coded:
+        return _with_code(coded["result"], coded["code"], decimal_comma)
     comparison = _COMPARISON.match(t)
     if comparison:
         return _comparison(text, comparison, decimal_comma)
@@ -230,10 +253,30 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
             f"result '{text}' holds its unit: write {with_unit['number']} in the result column"
             f" and '{with_unit['rest']}' in the unit column"
         )
+    if _SPREADSHEET_ERROR.match(t):
+        return Unparsable(_spreadsheet_error(text))
     return Unparsable(
         f"result '{text}' is neither a number nor a known qualifier"
         " (<LOQ, < 0.5, ND, >ULOQ, TNTC, Absent, Present)"
     )
+
+
+# A footnote's mark after the result ('0.52*', 'ND†'), as certificates print
+# it to send the reader to a note (out of accreditation scope, see comments):
+# the result is what stands before it, and the cell is kept as reported.
+_FOOTNOTE_MARK = re.compile(r"\s*[*†‡]+$")
+# A data qualifier code written in the result cell rather than in a column of
+# its own ('0.05 U', '0.52 J', '0.8 (B)'): read as the qualifier column is.
+_TRAILING_CODE = re.compile(
+    r"^(?P<result>[<>≤≥]?\s*[\d.,]+(?:[eE][+-]?\d+)?)\s*\(?(?P<code>UJ|U|J|B)\)?$", re.IGNORECASE
+)
+
+
+def _with_code(result: str, code: str, decimal_comma: bool) -> ParseOutcome:
+    joined = with_qualifier_code(result, code, decimal_comma=decimal_comma)
+    if joined.problem is not None or joined.text is None:
+        return Unparsable(joined.problem or f"result '{result} {code}' cannot be read")
+    return parse_result(joined.text, decimal_comma=decimal_comma)
 
 
 # A non-detect written with its limit, as certificates print it: 'ND (<0.01)',

@@ -72,9 +72,12 @@ class RawTable:
     every row where the table lacks that column. `header_row` is the row the
     header sits on, named in problems about columns. `decimal_comma` is set by a
     reader that saw a semicolon-separated file, where "1,42" means 1.42.
+    `thousands_comma` is set by a reader of delimited text whose numbers show
+    the dot is the decimal mark, so the comma in '12,000' groups thousands
+    (`kqc.core.separators`).
     """
 
-    __slots__ = ("decimal_comma", "frame", "header_row", "metadata", "sheet")
+    __slots__ = ("decimal_comma", "frame", "header_row", "metadata", "sheet", "thousands_comma")
 
     def __init__(
         self,
@@ -82,12 +85,14 @@ class RawTable:
         metadata: dict[str, str] | None = None,
         *,
         decimal_comma: bool = False,
+        thousands_comma: bool = False,
         header_row: int = 1,
         sheet: str | None = None,
     ) -> None:
         self.frame = frame
         self.metadata = dict(metadata or {})
         self.decimal_comma = decimal_comma
+        self.thousands_comma = thousands_comma
         self.header_row = header_row  # where the header sits, for problems about columns
         # The workbook sheet read when it is not the first one: the lab opens
         # the workbook on its first sheet, so problems name it.
@@ -99,6 +104,7 @@ class RawTable:
             frame,
             self.metadata,
             decimal_comma=self.decimal_comma,
+            thousands_comma=self.thousands_comma,
             header_row=self.header_row,
             sheet=self.sheet,
         )

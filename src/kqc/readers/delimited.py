@@ -15,6 +15,7 @@ import polars as pl
 
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
+from kqc.core.separators import comma_is_decimal, decimal_mark
 from kqc.limits_input import MAX_LINE_BYTES, described, limit
 from kqc.readers.grid import (
     HEAD_ROWS,
@@ -133,10 +134,15 @@ class Layout:
     header: list[str]
     header_row: int
     metadata: dict[str, str]
+    mark: str | None = None  # the decimal mark the rows under the header show
 
     @property
     def decimal_comma(self) -> bool:
-        return self.delimiter == ";"
+        return comma_is_decimal(self.delimiter, self.mark)
+
+    @property
+    def thousands_comma(self) -> bool:
+        return self.mark == "."
 
 
 def layout(head: list[str], delim: str) -> Layout | None:
@@ -152,7 +158,8 @@ def layout(head: list[str], delim: str) -> Layout | None:
     header = [c.strip() for c in head_rows[index]]
     if not all(header) or len(set(header)) != len(header) or "source_row" in header:
         return None
-    return Layout(delim, header, index + 1, metadata(head_rows[:index]))
+    mark = decimal_mark(cell for row in head_rows[index + 1 :] for cell in row)
+    return Layout(delim, header, index + 1, metadata(head_rows[:index]), mark)
 
 
 def read(name: str, data: bytes) -> RawTable | list[Problem]:
@@ -181,6 +188,7 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
                 frame,
                 found.metadata,
                 decimal_comma=found.decimal_comma,
+                thousands_comma=found.thousands_comma,
                 header_row=found.header_row,
             )
     return _careful(data.decode("ascii") if plain else text, delim)
@@ -289,4 +297,4 @@ def _careful(text: str, delim: str) -> RawTable | list[Problem]:
             start = reader.line_num + 1
     except csv.Error as err:
         return [_csv_problem(reader.line_num, err)]
-    return build_table(rows, numbers, decimal_comma=delim == ";")
+    return build_table(rows, numbers, delimiter=delim)

@@ -16,6 +16,7 @@ import polars as pl
 from kqc.core import columns as cols
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
+from kqc.core.separators import comma_is_decimal, decimal_mark
 from kqc.core.vocab import analyte_code
 
 HEAD_ROWS = 60
@@ -81,9 +82,12 @@ def build_table(
     rows: Sequence[Sequence[str]],
     row_numbers: Sequence[int],
     *,
-    decimal_comma: bool = False,
+    delimiter: str | None = None,
 ) -> RawTable | list[Problem]:
-    """`rows` are the cells of every row, `row_numbers` what a person sees."""
+    """`rows` are the cells of every row, `row_numbers` what a person sees.
+    `delimiter` is a delimited file's: its numbers are the lab's own text, and
+    those at its top show its decimal mark (`kqc.core.separators`); a
+    workbook's numeric cells are printed by kqc and show nothing."""
     index = find_header(rows)
     if index is None:
         first = next((r for r in rows if any(c and c.strip() for c in r)), [])
@@ -101,8 +105,13 @@ def build_table(
         return problems
     if isinstance(body, list) or body.height == 0:
         return [no_rows_problem()]
+    mark = decimal_mark(cell for row in rows[index + 1 : HEAD_ROWS] for cell in row)
     return RawTable(
-        body, metadata(rows[:index]), decimal_comma=decimal_comma, header_row=header_row
+        body,
+        metadata(rows[:index]),
+        decimal_comma=delimiter is not None and comma_is_decimal(delimiter, mark),
+        thousands_comma=delimiter is not None and mark == ".",
+        header_row=header_row,
     )
 
 

@@ -223,7 +223,11 @@ def table(found: Plan, span: Span, data: bytes) -> RawTable | Unreadable:
     if isinstance(frame, list):
         return Unreadable(frame, long_cells=False)
     raw = RawTable(
-        frame, shape.metadata, decimal_comma=shape.decimal_comma, header_row=shape.header_row
+        frame,
+        shape.metadata,
+        decimal_comma=shape.decimal_comma,
+        thousands_comma=shape.thousands_comma,
+        header_row=shape.header_row,
     )
     checked = long_cells(raw)
     return checked if isinstance(checked, RawTable) else Unreadable(checked, long_cells=True)
