@@ -31,6 +31,12 @@ from kqc.core.vocab import analyte_code, sample_type_code, unknown_analyte_messa
         ("Total Yeast and Mold (TYM)", "tymc"),
         ("Total Viable Count", "tamc"),
         ("Total Coliform", "coliforms"),
+        # Adulterants named by the salt of the reference standard.
+        ("Tramadol HCl", "tramadol"),
+        ("Tramadol Hydrochloride", "tramadol"),
+        ("Fentanyl citrate", "fentanyl"),
+        ("Morphine sulfate", "morphine"),
+        ("Oxycodone HCl", "oxycodone"),
     ],
 )
 def test_lab_names_map_to_one_code(name, code):

@@ -178,14 +178,24 @@ _ANALYTES: tuple[Analyte, ...] = (
         "o_desmethyltramadol",
         "adulterant",
         "amount",
-        ("O-desmethyltramadol", "O-DSMT", "ODSMT", "O-desmethyl tramadol", "Desmetramadol"),
+        (
+            "O-desmethyltramadol",
+            "O-DSMT",
+            "ODSMT",
+            "O-desmethyl tramadol",
+            "Desmetramadol",
+            "O-desmethyltramadol HCl",
+            "O-desmethyltramadol hydrochloride",
+        ),
     ),
-    Analyte("tramadol", "adulterant", "amount", ()),
-    Analyte("morphine", "adulterant", "amount", ()),
-    Analyte("fentanyl", "adulterant", "amount", ()),
-    Analyte("hydrocodone", "adulterant", "amount", ()),
-    Analyte("oxycodone", "adulterant", "amount", ()),
-    Analyte("codeine", "adulterant", "amount", ()),
+    # A screening panel may name the salt its reference standard is sold as
+    # (tramadol HCl): the drug found is the same.
+    Analyte("tramadol", "adulterant", "amount", ("Tramadol HCl", "Tramadol hydrochloride")),
+    Analyte("morphine", "adulterant", "amount", ("Morphine sulfate", "Morphine sulphate")),
+    Analyte("fentanyl", "adulterant", "amount", ("Fentanyl citrate",)),
+    Analyte("hydrocodone", "adulterant", "amount", ("Hydrocodone bitartrate",)),
+    Analyte("oxycodone", "adulterant", "amount", ("Oxycodone HCl", "Oxycodone hydrochloride")),
+    Analyte("codeine", "adulterant", "amount", ("Codeine phosphate", "Codeine sulfate")),
     Analyte("phenylethylamine", "adulterant", "amount", ("PEA", "2-Phenylethylamine")),
     # Mycotoxins: full-panel certificates report them beside metals and
     # microbes. Stored and shown; kqc holds no limit for them (DOMAIN cites
