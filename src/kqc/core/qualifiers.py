@@ -248,6 +248,7 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
         number = parse_number(with_unit["number"], decimal_comma=decimal_comma)
         if isinstance(number, float):
             return _measured(text, number, with_unit["rest"])
+        return Unparsable(number)  # the unit is known: the number is what to fix
     if with_unit and isinstance(parse_number(with_unit["number"], decimal_comma=True), float):
         return Unparsable(
             f"result '{text}' holds its unit: write {with_unit['number']} in the result column"

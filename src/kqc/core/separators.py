@@ -10,12 +10,12 @@ all its numbers one way, so '0.017' or '9.21' beside '12,000' shows the dot is
 the decimal mark and the comma groups thousands, unless some number also shows
 a decimal comma ('0,5').
 
-Only numbers the lab's export wrote as text show this (a delimited file): a
-workbook's numeric cells are printed by kqc, always with a dot, so in a
-workbook one group stays refused as ambiguous. The rows at the top of the file
-decide for the whole file, so a file streamed in chunks reads as it does
-whole; a file whose top holds no decimal number (counts first) keeps one
-group refused.
+Only numbers the lab wrote as text show this: every cell of a delimited
+file, and a workbook's text cells ('<0.01', '0.52 %'); its numeric cells are
+printed by kqc, always with a dot, and show nothing. The rows at the top of
+the file decide for the whole file, so a file streamed in chunks reads as it
+does whole; a file whose top holds no decimal written as text (counts first,
+a workbook of numeric cells) keeps one group refused.
 """
 
 from __future__ import annotations

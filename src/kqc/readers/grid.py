@@ -83,11 +83,13 @@ def build_table(
     row_numbers: Sequence[int],
     *,
     delimiter: str | None = None,
+    mark: str | None = None,
 ) -> RawTable | list[Problem]:
     """`rows` are the cells of every row, `row_numbers` what a person sees.
     `delimiter` is a delimited file's: its numbers are the lab's own text, and
-    those at its top show its decimal mark (`kqc.core.separators`); a
-    workbook's numeric cells are printed by kqc and show nothing."""
+    those at its top show its decimal mark (`kqc.core.separators`). A
+    workbook's numeric cells are printed by kqc and show nothing, so its
+    reader gives the `mark` its text cells show."""
     index = find_header(rows)
     if index is None:
         first = next((r for r in rows if any(c and c.strip() for c in r)), [])
@@ -105,12 +107,13 @@ def build_table(
         return problems
     if isinstance(body, list) or body.height == 0:
         return [no_rows_problem()]
-    mark = decimal_mark(cell for row in rows[index + 1 : HEAD_ROWS] for cell in row)
+    if delimiter is not None:
+        mark = decimal_mark(cell for row in rows[index + 1 : HEAD_ROWS] for cell in row)
     return RawTable(
         body,
         metadata(rows[:index]),
-        decimal_comma=delimiter is not None and comma_is_decimal(delimiter, mark),
-        thousands_comma=delimiter is not None and mark == ".",
+        decimal_comma=comma_is_decimal(delimiter or "", mark),
+        thousands_comma=mark == ".",
         header_row=header_row,
     )
 

@@ -24,8 +24,9 @@ from kqc.core import wide
 from kqc.core.problems import Problem, file_problem
 from kqc.core.qualifiers import PLAIN_NUMBER
 from kqc.core.records import RawTable
+from kqc.core.separators import decimal_mark
 from kqc.limits_input import MAX_XLSX_UNPACKED_BYTES, described, limit
-from kqc.readers.grid import build_table
+from kqc.readers.grid import HEAD_ROWS, build_table
 from kqc.readers.xlsx_percent import percent_cells
 
 MAX_RATIO = 200  # real workbooks compress about 5-20x
@@ -171,4 +172,14 @@ def _sheet_table(book: Any, chosen: str, data: bytes) -> RawTable | list[Problem
         if r < len(rows) and c < numbers.width and (shown := numbers[r, c]) is not None:
             # 0.0152 shown as 1.52 %: read as the person reading the sheet reads it
             rows[r][c] = f"{shown * 100:.12g}%"
-    return build_table(rows, list(range(1, len(rows) + 1)))
+    return build_table(rows, list(range(1, len(rows) + 1)), mark=_text_mark(text, numbers))
+
+
+def _text_mark(text: pl.DataFrame, numbers: pl.DataFrame) -> str | None:
+    """The decimal mark the text cells at the top of the sheet show ('<0.01',
+    '0,52 %'): the lab typed them, where kqc printed the numeric cells."""
+    top = text.head(HEAD_ROWS)
+    typed = top.select(
+        pl.when(numbers[name].head(HEAD_ROWS).is_null()).then(pl.col(name)) for name in top.columns
+    )
+    return decimal_mark(cell for row in typed.iter_rows() for cell in row)
