@@ -525,6 +525,22 @@ def test_a_header_repeated_among_the_rows_is_left_out():
     assert wide_out.rows.select("source_row", "analyte", "value").rows() == [(2, "lead", 0.2)]
 
 
+def test_section_headings_are_left_out_and_a_lone_misspelled_analyte_is_named():
+    header = ["Sample", "Analyte", "Result", "Unit", "Lab", "Batch"]
+    rows = [
+        ["", "Alkaloids", "", "", "", ""],
+        ["S1", "Mitragynine", "1.52", "%", "Acme", "KR-1"],
+        ["Heavy Metals (ICP-MS)", "", "", "", "", ""],
+        ["S1", "Lead", "0.2", "ppm", "Acme", "KR-1"],
+        ["", "Leed", "", "", "", ""],  # a result forgotten, not a heading
+        ["", "Cadmium", "", "", "", ""],  # likewise
+    ]
+    out = normalize(raw(rows, header))
+    assert [(p.row, p.value) for p in out.problems if p.column == "Analyte"] == [(6, "Leed")]
+    assert {p.row for p in out.problems} == {6, 7}
+    assert out.rows.select("source_row", "analyte").rows() == [(3, "mitragynine"), (5, "lead")]
+
+
 def test_a_dotted_count_in_a_wide_file_is_named_by_its_column():
     out = normalize(
         raw(

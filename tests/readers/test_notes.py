@@ -5,9 +5,10 @@ is incomplete."""
 
 import io
 
+import polars as pl
 from openpyxl import Workbook
 
-from kqc.flows.prepare import prepare
+from kqc.flows.prepare import Streamed, prepare, prepare_path
 
 TABLE = (
     "Certificate of Analysis\n"
@@ -51,9 +52,23 @@ def test_an_incomplete_last_row_is_a_row_and_is_named():
 
 def test_a_line_without_a_result_above_more_results_is_named():
     lines = TABLE.splitlines(keepends=True)
-    text = "".join(lines[:5]) + "Approved by: J. Smith\n" + "".join(lines[5:])
+    # Two cells: a lone one would be a section heading (the next test).
+    text = "".join(lines[:5]) + "Approved by: J. Smith,,,,,2026-01-05\n" + "".join(lines[5:])
     outcome = prepare("coa.csv", text.encode())
     assert {(p.row, p.column) for p in outcome.problems} >= {(6, "Sample ID"), (6, "Test")}
+
+
+def test_section_headings_between_results_are_left_out_across_chunks(tmp_path):
+    lines = TABLE.splitlines(keepends=True)
+    text = "".join(lines[:4]) + "Heavy Metals\n" + lines[4] + ",,,Microbiology,,\n"
+    text += "".join(lines[5:])
+    whole = prepare("coa.csv", text.encode())
+    assert whole.problems == [] and whole.rows["source_row"].to_list() == [6, 8, 9]
+    path = tmp_path / "coa.csv"
+    path.write_bytes(text.encode())
+    streamed = prepare_path(path.name, path, chunk_bytes=60, stream_from=0)
+    assert isinstance(streamed, Streamed)
+    assert pl.concat(list(streamed.chunks)).equals(whole.rows) and streamed.problems == []
 
 
 def test_a_table_of_nothing_but_such_rows_is_named_row_by_row():

@@ -101,7 +101,8 @@ def test_notes_under_the_table_are_left_out_across_chunks(tmp_path):
 
 def test_a_line_without_a_result_is_named_when_results_follow_chunks_later(tmp_path):
     lines = (HEADER + rows(200)).splitlines(keepends=True)
-    lines[100:100] = ["Approved by: J. Smith\n"] * 20  # held back over chunks, then named
+    # held back over chunks, then named (two cells: no section heading)
+    lines[100:100] = ["Approved by: J. Smith,,,,,,2026-01-05\n"] * 20
     outcome = same_as_whole(tmp_path, "".join(lines), chunk_bytes=300)
     assert {p.row for p in outcome.problems} == set(range(101, 121))
 

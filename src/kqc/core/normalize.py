@@ -24,7 +24,7 @@ from kqc.core.cells import (
     with_lookup,
 )
 from kqc.core.dates import iso_date
-from kqc.core.notes import without_repeated_header
+from kqc.core.notes import without_repeated_header, without_section_headings
 from kqc.core.problems import Problem, file_problem
 from kqc.core.products import form_code, market_codes, unknown_form_message
 from kqc.core.qualifiers import DETECTED, NOT_DETECTED
@@ -56,7 +56,7 @@ def normalize(table: RawTable) -> Normalized:
     headers = table.headers
     kind = cols.guess_kind(headers)
     if kind == "results":
-        return _normalize_results(table)
+        return _normalize_results(without_section_headings(table))
     if wide.is_wide(headers):
         return _normalize_wide(table)
     if kind == "register":

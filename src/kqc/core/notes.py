@@ -14,6 +14,13 @@ before the last result are never touched, and a table of nothing but such
 rows is left whole for its problems to be named. The file itself is kept
 byte for byte in the archive, notes included.
 
+A certificate also groups its results under headings: a row holding only
+"Potency", "Heavy Metals" or "Microbiology" above the rows of that panel.
+Such a row names no analyte kqc knows, nor one close to a known name, and
+holds nothing else; it is left out wherever it stands
+(`without_section_headings`). A row holding only a misspelled analyte
+('Leed') stays, to be named.
+
 A LIMS that breaks its export into pages, or a technician who pastes one
 export under another, repeats the header row among the results. Such a row
 holds the column names again and no result; it is left out wherever it
@@ -26,7 +33,9 @@ from __future__ import annotations
 import polars as pl
 
 from kqc.core import columns as cols
+from kqc.core.names import closest, name_key
 from kqc.core.records import RawTable
+from kqc.core.vocab import ANALYTE_SPELLINGS, analyte_code
 
 
 def without_trailing_notes(table: RawTable) -> RawTable:
@@ -77,3 +86,38 @@ def without_repeated_header(table: RawTable) -> RawTable:
     )
     repeat = (named >= 2) & empty_or_named.fill_null(False)
     return table.with_frame(table.frame.filter(~repeat))
+
+
+# Panel names close enough to an analyte's name to be taken for a misspelling
+# of it ('Alkaloids' and total_alkaloids), yet the heading of a panel.
+_PANEL_HEADINGS = {name_key(n) for n in ("Alkaloids", "Alkaloid", "Kratom alkaloids")}
+
+
+def without_section_headings(table: RawTable) -> RawTable:
+    """A long results table without its section headings: rows with no
+    result whose one filled cell names no analyte, nor one close to a known
+    name (or names a panel, `_PANEL_HEADINGS`)."""
+    fields = cols.map_columns(table.headers, "results").fields
+    if "analyte" not in fields or "result" not in fields:
+        return table
+    frame = table.frame.with_row_index("_row")
+    text = [pl.col(h).cast(pl.String).str.strip_chars() for h in table.headers]
+    result = pl.col(fields["result"]).cast(pl.String)
+    # Rows with no result first, by a test that copies no text: a handful of
+    # rows, not millions.
+    no_result = result.is_null() | (result.str.len_bytes() == 0)
+    lone = (
+        frame.filter(no_result)
+        .filter(pl.sum_horizontal((t.fill_null("") != "") for t in text) == 1)
+        .select("_row", pl.coalesce(t.replace("", None) for t in text).alias("_text"))
+    )
+    headings = [row for row, name in lone.iter_rows() if _is_heading(name)]
+    if not headings:
+        return table
+    return table.with_frame(frame.filter(~pl.col("_row").is_in(headings)).drop("_row"))
+
+
+def _is_heading(name: str) -> bool:
+    if name_key(name) in _PANEL_HEADINGS:
+        return True
+    return analyte_code(name) is None and closest(name, ANALYTE_SPELLINGS) is None
