@@ -72,10 +72,14 @@ def without_repeated_header(table: RawTable) -> RawTable:
     headers = table.headers
     if len(headers) < 2 or table.frame.height == 0:
         return table
-    first = headers[0]
-    # A cheap look at one column first: most tables hold no repeat.
-    maybe = table.frame.select(pl.col(first).str.contains(first, literal=True).any()).item()
-    if not maybe:
+    first = pl.col(headers[0])
+    # A cheap look at one column first, by a test that copies no text: most
+    # tables hold no repeat, and a lab named 'Acme Labs' under 'Lab' is none.
+    maybe = first.str.contains(headers[0], literal=True) & (
+        first.str.len_bytes() <= len(headers[0].encode()) + 8
+    )
+    candidates = table.frame.with_row_index("_row").filter(maybe)
+    if candidates.height == 0:
         return table
     cells = [pl.col(h).str.strip_chars() for h in headers]
     named = pl.sum_horizontal(
@@ -84,8 +88,11 @@ def without_repeated_header(table: RawTable) -> RawTable:
     empty_or_named = pl.all_horizontal(
         [(c == h) | c.is_null() | (c == "") for c, h in zip(cells, headers, strict=True)]
     )
-    repeat = (named >= 2) & empty_or_named.fill_null(False)
-    return table.with_frame(table.frame.filter(~repeat))
+    repeats = candidates.filter((named >= 2) & empty_or_named.fill_null(False))["_row"]
+    if repeats.len() == 0:
+        return table
+    kept = table.frame.with_row_index("_row").filter(~pl.col("_row").is_in(repeats.implode()))
+    return table.with_frame(kept.drop("_row"))
 
 
 # Panel names close enough to an analyte's name to be taken for a misspelling
