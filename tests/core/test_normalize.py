@@ -142,6 +142,37 @@ def test_register_rows():
     assert row["units_per_serving"] == 1
 
 
+def test_a_register_number_may_repeat_its_columns_unit_but_no_other():
+    header = [
+        "Batch ID",
+        "Product ID",
+        "Product Name",
+        "Form",
+        "Label claim (mg/serving)",
+        "Serving size (g)",
+        "Servings per day",
+    ]
+    out = normalize(
+        raw(
+            [
+                ["B1", "P1", "Red", "Powder", "50 mg", "2 g", "3"],
+                ["B2", "P1", "Red", "Powder", "45 MG/Serving", "2.5 grams", "3"],
+                ["B3", "P1", "Red", "Powder", "45 mcg", "2 oz", "3"],  # never converted
+            ],
+            header,
+        )
+    )
+    assert [(p.row, p.column, p.problem) for p in out.problems] == [
+        (4, "Label claim (mg/serving)", "'45 mcg' is not in mg: write the number of mg alone"),
+        (4, "Serving size (g)", "'2 oz' is not in g: write the number of g alone"),
+    ]
+    read = out.rows.filter(pl.col("batch_id") != "B3")
+    assert read.select("label_claim_mg_per_serving", "serving_size_g").rows() == [
+        (50.0, 2.0),
+        (45.0, 2.5),
+    ]
+
+
 REGISTER_HEADER = [
     "Batch ID",
     "Product ID",

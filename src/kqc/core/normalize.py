@@ -703,6 +703,48 @@ def _finish(
     return Normalized(kind, rows, issues.problems(), headers, cells)
 
 
+# The unit a register may write after a number, as its column says it:
+# '50 mg' under 'Label claim (mg/serving)', '2 g' under 'Serving size (g)'.
+_REGISTER_UNITS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "label_claim_mg_per_serving": ("mg", ("mg", "mg/serving", "mg per serving", "mg/dose")),
+    "label_claim_mg_per_unit": (
+        "mg",
+        ("mg", "mg/unit", "mg/capsule", "mg/cap", "mg/tablet", "mg/tab", "mg each"),
+    ),
+    "serving_size_g": ("g", ("g", "gm", "gram", "grams")),
+}
+_NUMBER_AND_WORD = r"^\s*([+-]?[\d.,]+)\s*([^\d\s.,][^\d]*?)\s*$"
+
+
+def _register_number(frame: pl.DataFrame, fld: str) -> tuple[pl.Series, pl.Series]:
+    """The number text of a register column, with the unit its column gives
+    taken off ('50 mg' under mg per serving), and a problem for a cell whose
+    unit is another ('2 oz' under grams): a unit is never converted by guess."""
+    text = frame[fld].cast(pl.String)
+    none = pl.repeat(None, frame.height, dtype=pl.String, eager=True)
+    if fld not in _REGISTER_UNITS:
+        return text, none
+    unit, spellings = _REGISTER_UNITS[fld]
+    parts = text.str.extract_groups(_NUMBER_AND_WORD)
+    word = parts.struct.field("2").str.to_lowercase().str.replace_all(r"\s+", " ")
+    given = word.is_not_null()
+    known = word.is_in(list(spellings)).fill_null(False)
+    number = frame.select(
+        pl.when(known).then(parts.struct.field("1")).otherwise(text).alias(fld)
+    ).to_series()
+    problem = frame.select(
+        pl.when(given & ~known)
+        .then(
+            pl.format(
+                "'{}' is not in {}: write the number of {} alone", text, pl.lit(unit), pl.lit(unit)
+            )
+        )
+        .otherwise(None)
+        .alias("_unit_problem")
+    ).to_series()
+    return number, problem
+
+
 def _normalize_register(table: RawTable) -> Normalized:
     issues = _Collector(table.header_row)
     named = cols.map_columns(table.headers, "register").fields
@@ -741,10 +783,12 @@ def _normalize_register(table: RawTable) -> Normalized:
     converted = {}
     one_group = table.thousands_comma and not table.decimal_comma
     for fld, required in numeric.items():
-        nums = parse_number_column(
-            frame[fld], decimal_comma=table.decimal_comma, one_group=one_group
+        number, unit_problem = _register_number(frame, fld)
+        nums = parse_number_column(number, decimal_comma=table.decimal_comma, one_group=one_group)
+        with_nums = frame.with_columns(
+            nums["value"].alias("_v"),
+            pl.coalesce(unit_problem, nums["problem"]).alias("_p"),
         )
-        with_nums = frame.with_columns(nums["value"].alias("_v"), nums["problem"].alias("_p"))
         header = headers.get(fld, fld)
         issues.add(with_nums.filter(pl.col("_p").is_not_null()), header, pl.col(fld), pl.col("_p"))
         if required:
