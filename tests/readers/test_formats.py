@@ -84,3 +84,15 @@ def test_arbitrary_cells_in_a_workbook_give_rows_or_problems(rows):
 def test_arbitrary_json_records(records):
     outcome = prepare("x.json", json.dumps(records).encode())
     assert outcome.problems or outcome.rows.height > 0
+
+
+def test_a_pdf_or_a_document_is_named_for_what_it_is():
+    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+    for name in ("coa.pdf", "coa.csv"):  # by its bytes, whatever its name
+        (problem,) = prepare(name, pdf).problems
+        assert problem.problem.startswith("a PDF certificate is not read: export the results")
+    rtf = b"{\\rtf1\\ansi Lab,Batch\\par}"
+    docx = _workbook([["Lab", "Batch"]])  # a zip, as a .docx is
+    for name, data in (("coa.rtf", rtf), ("coa.docx", docx)):
+        (problem,) = prepare(name, data).problems
+        assert problem.problem.startswith("a word-processor document is not read")

@@ -27,6 +27,8 @@ ReadOutcome = RawTable | list[Problem]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and .doc)
+_PDF_MAGIC = b"%PDF-"
+_RTF_MAGIC = b"{\\rtf"
 
 
 def read_bytes(name: str, data: bytes) -> ReadOutcome:
@@ -45,6 +47,20 @@ def _dispatch(name: str, data: bytes) -> ReadOutcome:
     if not data or data.isspace():  # as `not data.strip()`, without copying the file
         return [file_problem("the file is empty: export the results again and drop the new file")]
     lowered = name.lower()
+    if data.startswith(_PDF_MAGIC) or lowered.endswith(".pdf"):
+        return [
+            file_problem(
+                "a PDF certificate is not read: export the results from the lab's system"
+                " (LIMS) as CSV or XLSX, or ask the lab for them, and drop that file"
+            )
+        ]
+    if data.startswith(_RTF_MAGIC) or lowered.endswith((".rtf", ".doc", ".docx")):
+        return [
+            file_problem(
+                "a word-processor document is not read: copy its table into a spreadsheet"
+                " and save it as CSV or XLSX, and drop that file"
+            )
+        ]
     if data.startswith(_ZIP_MAGIC) or lowered.endswith((".xlsx", ".xlsm")):
         return _sheet(xlsx.read(name, data))
     if data.startswith(_OLE_MAGIC) or lowered.endswith(".xls"):
@@ -77,8 +93,21 @@ def is_delimited(name: str, head: bytes) -> bool:
     `head` (its first bytes), as delimited text."""
     lowered = name.lower()
     return not (
-        head.startswith((_ZIP_MAGIC, _OLE_MAGIC))
-        or lowered.endswith((".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".ndjson"))
+        head.startswith((_ZIP_MAGIC, _OLE_MAGIC, _PDF_MAGIC, _RTF_MAGIC))
+        or lowered.endswith(
+            (
+                ".xlsx",
+                ".xlsm",
+                ".xls",
+                ".json",
+                ".jsonl",
+                ".ndjson",
+                ".pdf",
+                ".rtf",
+                ".doc",
+                ".docx",
+            )
+        )
         or _looks_like_json(head)
     )
 
