@@ -96,3 +96,35 @@ def test_a_pdf_or_a_document_is_named_for_what_it_is():
     for name, data in (("coa.rtf", rtf), ("coa.docx", docx)):
         (problem,) = prepare(name, data).problems
         assert problem.problem.startswith("a word-processor document is not read")
+
+
+def test_json_strings_show_the_decimal_mark_as_a_workbooks_text_cells_do():
+    def records(*rows):
+        return json.dumps(
+            [
+                dict(zip(["lab", "batch", "sample", "analyte", "result", "unit"], row, strict=True))
+                for row in rows
+            ]
+        ).encode()
+
+    us = prepare(
+        "r.json",
+        records(
+            ["Acme", "B1", "S1", "Lead", "<0.05", "ppm"],
+            ["Acme", "B1", "S1", "TYMC", "12,000", "CFU/g"],
+            ["Acme", "B1", "S1", "Mitragynine", 1.52, "%"],  # a JSON number: kqc prints it
+        ),
+    )
+    assert us.problems == []
+    assert us.rows.select("analyte", "value").rows()[1:] == [
+        ("tymc", 12000.0),
+        ("mitragynine", 15.2),
+    ]
+    numbers_only = prepare(
+        "r.json",
+        records(
+            ["Acme", "B1", "S1", "Mitragynine", 1.52, "%"],
+            ["Acme", "B1", "S1", "TYMC", "12,000", "CFU/g"],
+        ),
+    )
+    assert "ambiguous number '12,000'" in str(numbers_only.problems)

@@ -11,8 +11,9 @@ the decimal mark and the comma groups thousands, unless some number also shows
 a decimal comma ('0,5').
 
 Only numbers the lab wrote as text show this: every cell of a delimited
-file, and a workbook's text cells ('<0.01', '0.52 %'); its numeric cells are
-printed by kqc, always with a dot, and show nothing. The rows at the top of
+file, a workbook's text cells ('<0.01', '0.52 %') and JSON strings; numeric
+cells and JSON numbers are printed by kqc, always with a dot, and show
+nothing. The rows at the top of
 the file decide for the whole file, so a file streamed in chunks reads as it
 does whole; a file whose top holds no decimal written as text (counts first,
 a workbook of numeric cells) keeps one group refused.

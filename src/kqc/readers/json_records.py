@@ -14,6 +14,7 @@ import polars as pl
 
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
+from kqc.core.separators import decimal_mark
 from kqc.readers.delimited import decode
 
 
@@ -65,6 +66,11 @@ def _records(text: str) -> tuple[list[tuple[int, Any]], dict[str, str]] | Proble
     return records, {}
 
 
+# Strings looked at for the decimal mark: those of the first records, as a
+# delimited file's first lines (kqc.core.separators).
+_MARK_CELLS = 1_000
+
+
 def read(name: str, data: bytes) -> RawTable | list[Problem]:
     text = decode(data)
     if isinstance(text, Problem):
@@ -77,6 +83,7 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
     headers: dict[str, None] = {}
     rows: list[dict[str, str]] = []
     numbers: list[int] = []
+    typed: list[str] = []  # strings the lab wrote, not numbers kqc prints
     for number, record in records:
         if not isinstance(record, dict):
             problems.append(
@@ -98,6 +105,8 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
                 continue
             headers.setdefault(str(key).strip(), None)
             cells[str(key).strip()] = cell
+            if isinstance(value, str) and len(typed) < _MARK_CELLS:
+                typed.append(value)
         rows.append(cells)
         numbers.append(number)
     if problems:
@@ -109,4 +118,6 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
     columns = {h: [r.get(h, "") for r in rows] for h in headers}
     frame = pl.DataFrame(columns, schema={h: pl.String() for h in headers})
     frame = frame.with_columns(pl.Series("source_row", numbers, dtype=pl.Int64))
-    return RawTable(frame, meta)
+    # As a workbook's text cells: the strings show the lab's decimal mark.
+    mark = decimal_mark(typed)
+    return RawTable(frame, meta, decimal_comma=mark == ",", thousands_comma=mark == ".")
