@@ -509,17 +509,36 @@ def test_commas_grouping_thousands_are_read_where_the_files_numbers_show_the_dot
 
 def test_one_group_of_three_stays_ambiguous_where_the_file_does_not_show_its_mark():
     rows = [
-        ["Acme", "KR-1", "S1", "TYMC", "12,000", "CFU/g", ""],
+        ["Acme", "KR-1", "S1", "Nickel", "1,250", "ppb", "1,000"],
         ["Acme", "KR-1", "S1", "Coliforms", "1,500,000", "CFU/g", ""],  # never a decimal
         ["Acme", "KR-1", "S1", "Lead", "1,250.5", "ppb", ""],  # nor is this
     ]
     out = normalize(raw(rows, GROUPED_HEADER))
-    assert [(p.row, p.value) for p in out.problems] == [(2, "12,000")]
-    assert "ambiguous number '12,000'" in out.problems[0].problem
+    assert {(p.row, p.value) for p in out.problems} == {(2, "1,250"), (2, "1,000")}
+    assert "ambiguous number '1,250'" in str(out.problems)
     assert out.rows.select("analyte", "value").rows() == [
         ("coliforms", 1500000.0),
         ("lead", 1.2505),
     ]
+
+
+def test_a_count_grouped_with_commas_is_thousands_wherever_the_comma_is_no_decimal_mark():
+    # A plate count is a whole number: nobody writes twelve colonies as
+    # '12,000'. A count beside a qualifier code keeps the file's reading.
+    header = [*GROUPED_HEADER, "Qualifier"]
+    rows = [
+        ["Acme", "KR-1", "S1", "TYMC", "12,000", "CFU/g", "1,000", ""],
+        ["Acme", "KR-1", "S1", "TAMC", "< 1,000 CFU/g", "", "", ""],
+        ["Acme", "KR-1", "S1", "Coliforms", "1,000", "CFU/g", "", "U"],
+    ]
+    out = normalize(raw(rows, header))
+    assert [(p.row, p.value) for p in out.problems] == [(4, "1,000")]
+    assert out.rows.select("analyte", "value", "bound", "loq").rows() == [
+        ("tymc", 12000.0, None, 1000.0),
+        ("tamc", None, 1000.0, None),
+    ]
+    semicolon = normalize(raw(rows[:1], header, decimal_comma=True))
+    assert [(p.row, p.value) for p in semicolon.problems] == [(2, "12,000")]
 
 
 def test_a_grouped_number_beside_its_qualifier_code_keeps_the_labs_digits():

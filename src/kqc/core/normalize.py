@@ -261,6 +261,19 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
     parsed = parse_result_column(
         frame["result"], decimal_comma=table.decimal_comma, one_group=one_group
     )
+    # Only a file with a result it could not read, or a comma in a limit,
+    # needs the second look at its counts.
+    unread = parsed["problem"].null_count() < parsed.height or any(
+        frame[f].str.contains(",", literal=True).any() for f in ("lod", "loq", "spike_level")
+    )
+    counts = (
+        _count_rows(frame, parsed["cell_unit"])
+        if unread and not (table.decimal_comma or one_group)
+        else None
+    )
+    if counts is not None:
+        again = parse_result_column(frame["result"], decimal_comma=False, one_group=True)
+        parsed = _read_again(parsed, again, counts)
     frame = frame.with_columns(
         # A unit written in the result cell ('< 10 CFU/g', '1.52 %') gives an
         # empty unit cell its unit: the lab wrote it, nothing is assumed.
@@ -293,6 +306,8 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
     limits: dict[str, pl.Series] = {}
     for fld in ("lod", "loq", "spike_level", "dilution"):
         nums = _limit_numbers(frame, fld, table.decimal_comma, one_group)
+        if counts is not None and fld != "dilution":
+            nums = _read_again(nums, _limit_numbers(frame, fld, False, True), counts)
         flagged = frame.with_columns(nums["problem"].alias("_p")).filter(pl.col("_p").is_not_null())
         if fld in headers:
             issues.add(flagged, headers[fld], pl.col(fld), pl.col("_p"))
@@ -349,6 +364,44 @@ def _grouped_counts(
             " the separator (1200) or as a power of ten (1.2E3)",
             pl.col("result"),
         ),
+    )
+
+
+def _count_rows(frame: pl.DataFrame, cell_unit: pl.Series) -> pl.Series | None:
+    """Rows whose unit is a plate count (CFU/g, MPN/g), with no qualifier
+    code joined to their result; None when there are none. A count is a whole
+    number: where the comma is no decimal mark, '12,000 CFU/g' is twelve
+    thousand even when nothing else in the file shows the mark, since no lab
+    writes twelve colonies with three decimals (`kqc.core.separators`)."""
+    # The unit cell, else what follows the number in the result cell ('<1,000
+    # CFU/g'), which the result's reading gives only when it can be read.
+    written = pl.col("result").str.extract(r"([A-Za-z][A-Za-z0-9/ .]*)$")
+    unit = frame.select(
+        pl.coalesce(pl.col("unit"), pl.lit(cell_unit), written).alias("u")
+    ).to_series()
+    kinds = [u for u in unit.drop_nulls().unique().to_list() if _is_count(u)]
+    if not kinds:
+        return None
+    coded = (
+        frame["result_qualifier"].str.strip_chars().fill_null("") != ""
+        if "result_qualifier" in frame.columns
+        else pl.repeat(False, frame.height, eager=True)
+    )
+    rows = unit.is_in(kinds).fill_null(False) & ~coded
+    return rows if rows.any() else None
+
+
+def _is_count(unit: str) -> bool:
+    read = spelling(unit)
+    return read is not None and read.dimension == "count"
+
+
+def _read_again(first: pl.DataFrame, again: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """`first`, with the reading in `again` on `rows` that `first` could not read."""
+    take = rows & first["problem"].is_not_null()
+    return first.select(
+        pl.when(pl.lit(take)).then(pl.lit(again[c])).otherwise(pl.col(c)).alias(c)
+        for c in first.columns
     )
 
 

@@ -16,7 +16,8 @@ cells and JSON numbers are printed by kqc, always with a dot, and show
 nothing. The rows at the top of
 the file decide for the whole file, so a file streamed in chunks reads as it
 does whole; a file whose top holds no decimal written as text (counts first,
-a workbook of numeric cells) keeps one group refused.
+a workbook of numeric cells) keeps one group refused, except in a plate
+count, which is a whole number (`kqc.core.normalize`).
 """
 
 from __future__ import annotations
