@@ -51,6 +51,17 @@ from kqc.core.qualifiers import (
         ("1.2×10³", Parsed(value=1200.0)),
         ("4.5 x 10⁻²", Parsed(value=0.045)),
         ("< 1.0 x 10^1 CFU/g", Parsed(qualifier="<LOQ", bound=10.0, unit="CFU/g")),
+        # As LIMS and certificates also write them.
+        ("Non-detect", Parsed(qualifier="not_detected")),
+        ("Not Present", Parsed(qualifier="not_detected")),
+        ("NR", NotTested()),
+        ("–", NotTested()),
+        ("12.5 (mg/g)", Parsed(value=12.5, unit="mg/g")),
+        ("<0.05 (ppm)", Parsed(qualifier="<LOQ", bound=0.05, unit="ppm")),
+        # An estimate is the value as measured, as the code J says.
+        ("~0.5", Parsed(value=0.5)),
+        ("Est. 1.2", Parsed(value=1.2)),
+        ("0.5 (est)", Parsed(value=0.5)),
     ],
 )
 def test_known_cells(text, expected):
@@ -284,3 +295,16 @@ def test_a_spreadsheet_error_is_named_as_one(cell):
         f"'{cell}' is a spreadsheet error, not a value: correct the formula in the lab's sheet"
         " and export the file again"
     )
+
+
+@pytest.mark.parametrize("text", ["Pending", "In progress", "To follow", "Retest"])
+def test_a_result_not_yet_final_is_refused_as_such(text):
+    outcome = parse_result(text)
+    assert isinstance(outcome, Unparsable)
+    assert outcome.problem.startswith(f"result '{text}' is not final")
+
+
+@pytest.mark.parametrize("text", ["Trace", "~<0.5", "12.5 (foo)"])
+def test_what_says_no_value_stays_refused(text):
+    # 'Trace' of an adulterant is a detection no number stands for.
+    assert isinstance(parse_result(text), Unparsable)

@@ -108,6 +108,10 @@ for _words, _code in (
             "not found",
             "undetected",
             "-ve",
+            "non-detect",
+            "nondetect",
+            "non detect",
+            "not present",
         ),
         NOT_DETECTED,
     ),
@@ -131,11 +135,16 @@ _NOT_TESTED = {
     "-",
     "--",
     "—",
+    "–",
     "not analyzed",
     "not analysed",
     "not requested",
+    "nr",
+    "not reported",
 }
 _VERDICTS = {"pass", "passed", "fail", "failed", "ok", "conforms", "complies", "meets"}
+# A result the lab has not finished: no value yet, whatever it will be.
+_NOT_FINAL = {"pending", "in progress", "in process", "to follow", "tbd", "retest", "awaiting"}
 
 
 # Superscript digits and signs, as in "1.2 x 10³": NFKC would make "10³" read
@@ -208,6 +217,14 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
     unmarked = _FOOTNOTE_MARK.sub("", t)
     if unmarked != t and unmarked:
         return parse_result(unmarked, decimal_comma=decimal_comma)
+    bracketed = _BRACKETED_UNIT.match(t)
+    if bracketed and spelling(bracketed["unit"]) is not None:
+        return parse_result(f"{bracketed['head']} {bracketed['unit']}", decimal_comma=decimal_comma)
+    estimate = _ESTIMATE_FIRST.match(t)
+    if estimate:
+        read = parse_result(estimate["rest"], decimal_comma=decimal_comma)
+        if isinstance(read, Parsed) and read.value is not None:
+            return read
     low = t.casefold()
     if low in _NOT_TESTED:
         return NotTested()
@@ -236,6 +253,11 @@ def parse_result(text: str, *, decimal_comma: bool = False) -> ParseOutcome:
         if isinstance(value, str):
             return Unparsable(value)
         return _measured(text, value, uncertain["rest"] or None)
+    if low in _NOT_FINAL:
+        return Unparsable(
+            f"result '{text}' is not final: drop the file again once the lab reports the"
+            " result, or mark the row NT (not tested) to store the others now"
+        )
     if low in _VERDICTS:
         return Unparsable(
             f"'{text}' is a verdict, not a result: report the measured value or a qualifier"
@@ -269,7 +291,15 @@ _FOOTNOTE_MARK = re.compile(r"\s*[*†‡]+$")
 # A data qualifier code written in the result cell rather than in a column of
 # its own ('0.05 U', '0.52 J', '0.8 (B)'): read as the qualifier column is.
 _TRAILING_CODE = re.compile(
-    r"^(?P<result>[<>≤≥]?\s*[\d.,]+(?:[eE][+-]?\d+)?)\s*\(?(?P<code>UJ|U|J|B)\)?$", re.IGNORECASE
+    r"^(?P<result>[<>≤≥]?\s*[\d.,]+(?:[eE][+-]?\d+)?)\s*\(?(?P<code>UJ|U|J|B|est\.?|estimated)\)?$",
+    re.IGNORECASE,
+)
+# A unit in brackets after the number ('12.5 (mg/g)'): as '12.5 mg/g'.
+_BRACKETED_UNIT = re.compile(r"^(?P<head>.*\d)\s*\((?P<unit>[^()]+)\)$")
+# An estimate marked before its number ('~0.5', 'Est. 1.2', 'ca. 3'): the
+# value as measured, as the code J says after it.
+_ESTIMATE_FIRST = re.compile(
+    r"^(?:~|≈|ca\.?|approx\.?|est\.?|estimated)\s*(?P<rest>\d.*)$", re.IGNORECASE
 )
 
 
