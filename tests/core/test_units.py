@@ -93,6 +93,15 @@ def test_unit_key_folds_micro_sign_and_spaces():
         ("mg/gm", "mg/g"),
         ("ppm (mg/kg)", "ppm"),
         ("µg/g (ppm)", "ug/g"),
+        # the SI way, a negative power for 'per'
+        ("mg g-1", "mg/g"),
+        ("mg·g⁻¹", "mg/g"),
+        ("µg kg^-1", "ug/kg"),
+        ("mg mL-1", "mg/mL"),
+        # amounts per dosage unit
+        ("mg/scoop", "mg/unit"),
+        ("mg/vial", "mg/unit"),
+        ("mg/each", "mg/unit"),
     ],
 )
 def test_units_as_us_certificates_write_them(text, same_as):

@@ -103,6 +103,11 @@ _PER_UNIT_NOUNS = (
     "stick",
     "packet",
     "bottle",
+    "vial",
+    "scoop",
+    "each",
+    "lozenge",
+    "chew",
 )
 _COUNTS: dict[str, str] = {
     "cfu/g": "CFU/g",
@@ -146,7 +151,12 @@ def unit_key(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).casefold().strip()
     folded = folded.replace("μ", "u").replace("mcg", "ug")
     folded = re.sub(r"\bper\b", "/", folded)
+    # The SI way, a negative power for 'per': 'mg g-1', 'mg·g⁻¹', 'µg kg^-1'.
+    folded = _NEGATIVE_POWER.sub(r"\1/\2", folded.replace("−", "-"))
     return re.sub(r"[\s()\[\]]+", "", folded)
+
+
+_NEGATIVE_POWER = re.compile(r"^([a-z%]+)\s*[·.*\s]\s*([a-z]+)\s*\^?-1$")
 
 
 # 'ppm (mg/kg)', 'µg/g (ppm)': a unit with its equivalent beside it.
