@@ -65,6 +65,15 @@ def test_unknown_analyte_names_the_closest_code():
         ("Unit #", "unit_no"),
         ("Capsule", "unit_no"),
         ("LAB_ID", "lab_id"),
+        # as LIMS exports also name them
+        ("Performing Lab", "lab_id"),
+        ("Accession #", "sample_id"),
+        ("Lab Sample Number", "sample_id"),
+        ("Compound Name", "analyte"),
+        ("Reported Value", "result"),
+        ("MRL", "loq"),
+        ("Production Lot", "batch_id"),
+        ("Spike Added", "spike_level"),
     ],
 )
 def test_column_synonyms(header, field):
@@ -104,3 +113,12 @@ def test_name_key_folds_micro_and_punctuation():
 )
 def test_qc_sample_types_as_labs_write_them(name, code):
     assert sample_type_code(name) == code
+
+
+def test_an_accession_number_beside_a_sample_id_is_set_aside():
+    from kqc.core.columns import map_columns
+
+    found = map_columns(
+        ["Lab", "Lot", "Sample ID", "Accession #", "Test", "Result", "Units"], "results"
+    )
+    assert found.fields["sample_id"] == "Sample ID" and not found.clashes

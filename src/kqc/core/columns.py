@@ -34,6 +34,9 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "batch lot",
         "lot code",
         "batch code",
+        "production lot",
+        "production lot number",
+        "production batch",
     ),
     "sample_id": (
         "sample",
@@ -47,6 +50,13 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "lab sample",
         "sample ref",
         "client sample id",
+        "lab sample number",
+        "lab sample no",
+        "accession",
+        "accession #",
+        "accession no",
+        "accession number",
+        "sample name",
     ),
     "lab_id": (
         "lab",
@@ -57,6 +67,9 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "laboratory name",
         "laboratory id",
         "testing laboratory",
+        "performing lab",
+        "performing laboratory",
+        "testing facility",
     ),
     "analyte": (
         "analyte",
@@ -70,6 +83,8 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "test name",
         "target",
         "test item",
+        "compound name",
+        "parameter name",
     ),
     "result": (
         "result",
@@ -83,6 +98,7 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "final result",
         "measured value",
         "reading",
+        "reported value",
     ),
     # A column of qualifier codes beside the result ("U", "<", "J"): read with
     # the result (kqc.core.qualifiers.with_qualifier_code), never ignored.
@@ -167,6 +183,8 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "spike conc",
         "spike concentration",
         "spiked amount",
+        "spike added",
+        "amount spiked",
         "fortification level",
         "certified value",
         "expected value",
@@ -185,6 +203,10 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "reporting limit",
         "quantitation limit",
         "quantification limit",
+        "mrl",
+        "method reporting limit",
+        "limit of reporting",
+        "lor",
     ),
     "method": ("method", "method id", "test method", "procedure", "sop", "method reference"),
     "analyzed_at": (
@@ -202,7 +224,15 @@ RESULT_FIELDS: dict[str, tuple[str, ...]] = {
         "analysis datetime",
         "tested on",
     ),
-    "analyst": ("analyst", "analyzed by", "analysed by", "tested by", "chemist", "technician"),
+    "analyst": (
+        "analyst",
+        "analyst name",
+        "analyzed by",
+        "analysed by",
+        "tested by",
+        "chemist",
+        "technician",
+    ),
     "instrument": ("instrument", "instrument id", "equipment", "instrument name"),
     "dilution": ("dilution", "dilution factor", "df", "dil", "dil factor"),
     "accreditation": (
@@ -389,12 +419,29 @@ class ColumnMap:
 # client's own label; beside 'Product Name', 'Description' is a longer text;
 # beside 'Final Result', 'Result' may be the reading before dilution.
 # Two columns of equal standing stay a clash for the lab to resolve.
-_REPORTED_RESULTS = ("final result", "reported result")
+_REPORTED_RESULTS = ("final result", "reported result", "reported value")
 _SECONDARY: dict[str, frozenset[str]] = {
     fld: frozenset(name_key(h) for h in names)
     for fld, names in {
-        "sample_id": ("sample", "client sample id", "sample ref"),
-        "analyte": ("test", "test name", "parameter", "target", "test item", "component"),
+        "sample_id": (
+            "sample",
+            "client sample id",
+            "sample ref",
+            "sample name",
+            "accession",
+            "accession #",
+            "accession no",
+            "accession number",
+        ),
+        "analyte": (
+            "test",
+            "test name",
+            "parameter",
+            "parameter name",
+            "target",
+            "test item",
+            "component",
+        ),
         # 'Final Result' or 'Reported Result' beside 'Result' (or a raw
         # 'Reading'): the one the lab reports.
         "result": tuple(
