@@ -308,3 +308,10 @@ def test_a_result_not_yet_final_is_refused_as_such(text):
 def test_what_says_no_value_stays_refused(text):
     # 'Trace' of an adulterant is a detection no number stands for.
     assert isinstance(parse_result(text), Unparsable)
+
+
+def test_a_footnote_mark_after_a_limit_leaves_the_limit():
+    from kqc.core.qualifiers import parse_number
+
+    assert parse_number("0.05*") == parse_number("0.05 †") == 0.05
+    assert isinstance(parse_number("*"), str)

@@ -175,8 +175,10 @@ def _clean(text: str) -> str:
 
 
 def parse_number(text: str, *, decimal_comma: bool = False) -> float | str:
-    """A plain number, or a problem sentence saying how to write it."""
+    """A plain number, or a problem sentence saying how to write it. A
+    footnote's mark after it ('0.05*') is not part of it."""
     t = _clean(text).replace(" ", "")
+    t = _FOOTNOTE_MARK.sub("", t) or t
     if _PLAIN.match(t):
         return float(t)
     if _COMMA_EXPONENT.match(t) or (decimal_comma and _COMMA_DECIMAL.match(t)):
