@@ -254,22 +254,19 @@ def _normalize_results(table: RawTable, *, from_wide: bool = False) -> Normalize
         if fld not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(fld))
     frame = frame.with_columns(pl.col("result").alias("reported_result"))
-    one_group = table.thousands_comma and not table.decimal_comma
+    # Every reading of the comma as a separator stands aside where it is the
+    # decimal mark (kqc.core.cells), so the table's flag is passed as it is.
+    one_group = table.thousands_comma
     if "result_qualifier" in frame.columns:
         frame = _join_qualifiers(frame, headers, issues, table.decimal_comma, one_group)
 
     parsed = parse_result_column(
         frame["result"], decimal_comma=table.decimal_comma, one_group=one_group
     )
-    # Only a file with a result it could not read, or a comma in a limit,
-    # needs the second look at its counts.
-    unread = parsed["problem"].null_count() < parsed.height or any(
-        frame[f].str.contains(",", literal=True).any() for f in ("lod", "loq", "spike_level")
-    )
     counts = (
-        _count_rows(frame, parsed["cell_unit"])
-        if unread and not (table.decimal_comma or one_group)
-        else None
+        None
+        if table.decimal_comma or one_group or not _unread_commas(frame, parsed)
+        else _count_rows(frame, parsed["cell_unit"])
     )
     if counts is not None:
         again = parse_result_column(frame["result"], decimal_comma=False, one_group=True)
@@ -364,6 +361,16 @@ def _grouped_counts(
             " the separator (1200) or as a power of ten (1.2E3)",
             pl.col("result"),
         ),
+    )
+
+
+def _unread_commas(frame: pl.DataFrame, parsed: pl.DataFrame) -> bool:
+    """Whether a result could not be read or a limit holds a comma: only such
+    a table needs the second look at its counts. Asked only where the comma
+    may group thousands and the file does not say so, so the limit columns of
+    a large file that shows its mark are not scanned."""
+    return parsed["problem"].null_count() < parsed.height or any(
+        frame[f].str.contains(",", literal=True).any() for f in ("lod", "loq", "spike_level")
     )
 
 
@@ -834,10 +841,11 @@ def _normalize_register(table: RawTable) -> Normalized:
         **({"label_claim_mg_per_unit": True} if per_unit else {}),
     }
     converted = {}
-    one_group = table.thousands_comma and not table.decimal_comma
     for fld, required in numeric.items():
         number, unit_problem = _register_number(frame, fld)
-        nums = parse_number_column(number, decimal_comma=table.decimal_comma, one_group=one_group)
+        nums = parse_number_column(
+            number, decimal_comma=table.decimal_comma, one_group=table.thousands_comma
+        )
         with_nums = frame.with_columns(
             nums["value"].alias("_v"),
             pl.coalesce(unit_problem, nums["problem"]).alias("_p"),
