@@ -140,7 +140,7 @@ def test_fast_and_careful_readers_agree(rows):
     assert isinstance(careful, RawTable)
     assert fast.fill_null("").equals(careful.frame.fill_null(""))
     # and both take the decimal mark the same numbers show
-    assert (careful.decimal_comma, careful.thousands_comma) == (
-        found.decimal_comma,
-        found.thousands_comma,
-    )
+    assert found.comma_reading == {
+        "decimal_comma": careful.decimal_comma,
+        "thousands_comma": careful.thousands_comma,
+    }

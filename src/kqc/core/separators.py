@@ -13,17 +13,18 @@ a decimal comma ('0,5').
 Only numbers the lab wrote as text show this: every cell of a delimited
 file, a workbook's text cells ('<0.01', '0.52 %') and JSON strings; numeric
 cells and JSON numbers are printed by kqc, always with a dot, and show
-nothing. The rows at the top of
-the file decide for the whole file, so a file streamed in chunks reads as it
-does whole; a file whose top holds no decimal written as text (counts first,
-a workbook of numeric cells) keeps one group refused, except in a plate
-count, which is a whole number (`kqc.core.normalize`).
+nothing. The rows at the top of the file decide for the whole file, so a
+file streamed in chunks reads as it does whole; a file whose top holds no
+decimal written as text (counts first, a workbook of numeric cells) keeps one
+group refused, except in a plate count, which is a whole number
+(`kqc.core.normalize`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TypedDict
 
 # Groups of three digits after commas, the first group not starting with 0
 # ('0,500' is a decimal comma), with an optional decimal fraction.
@@ -56,8 +57,23 @@ def without_grouping(text: str, *, one_group: bool) -> str:
 def comma_is_decimal(delimiter: str, mark: str | None) -> bool:
     """A semicolon-separated file is written where the comma is the decimal
     mark, unless its numbers show the dot is (a dot-decimal lab that exports
-    with semicolons)."""
+    with semicolons). `delimiter` is empty for a workbook or JSON."""
     return mark == "," or (mark is None and delimiter == ";")
+
+
+class CommaReading(TypedDict):
+    """RawTable's two flags for what a comma in a number means."""
+
+    decimal_comma: bool
+    thousands_comma: bool
+
+
+def comma_reading(delimiter: str, mark: str | None) -> CommaReading:
+    """RawTable's `decimal_comma` and `thousands_comma` for a table whose
+    numbers show `mark`, as every reader sets them."""
+    return CommaReading(
+        decimal_comma=comma_is_decimal(delimiter, mark), thousands_comma=mark == "."
+    )
 
 
 def decimal_mark(cells: Iterable[str | None]) -> str | None:

@@ -15,7 +15,7 @@ import polars as pl
 
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
-from kqc.core.separators import comma_is_decimal, decimal_mark
+from kqc.core.separators import CommaReading, comma_reading, decimal_mark
 from kqc.limits_input import MAX_LINE_BYTES, described, limit
 from kqc.readers.grid import (
     HEAD_ROWS,
@@ -137,12 +137,9 @@ class Layout:
     mark: str | None = None  # the decimal mark the rows under the header show
 
     @property
-    def decimal_comma(self) -> bool:
-        return comma_is_decimal(self.delimiter, self.mark)
-
-    @property
-    def thousands_comma(self) -> bool:
-        return self.mark == "."
+    def comma_reading(self) -> CommaReading:
+        """RawTable's decimal_comma and thousands_comma for this file."""
+        return comma_reading(self.delimiter, self.mark)
 
 
 def layout(head: list[str], delim: str) -> Layout | None:
@@ -187,8 +184,7 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
             return RawTable(
                 frame,
                 found.metadata,
-                decimal_comma=found.decimal_comma,
-                thousands_comma=found.thousands_comma,
+                **found.comma_reading,
                 header_row=found.header_row,
             )
     return _careful(data.decode("ascii") if plain else text, delim)

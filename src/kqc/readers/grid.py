@@ -16,7 +16,7 @@ import polars as pl
 from kqc.core import columns as cols
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
-from kqc.core.separators import comma_is_decimal, decimal_mark
+from kqc.core.separators import comma_reading, decimal_mark
 from kqc.core.vocab import analyte_code
 
 HEAD_ROWS = 60
@@ -112,8 +112,7 @@ def build_table(
     return RawTable(
         body,
         metadata(rows[:index]),
-        decimal_comma=comma_is_decimal(delimiter or "", mark),
-        thousands_comma=mark == ".",
+        **comma_reading(delimiter or "", mark),
         header_row=header_row,
     )
 

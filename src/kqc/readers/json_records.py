@@ -14,7 +14,7 @@ import polars as pl
 
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
-from kqc.core.separators import decimal_mark
+from kqc.core.separators import comma_reading, decimal_mark
 from kqc.readers.delimited import decode
 
 
@@ -120,4 +120,4 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
     frame = frame.with_columns(pl.Series("source_row", numbers, dtype=pl.Int64))
     # As a workbook's text cells: the strings show the lab's decimal mark.
     mark = decimal_mark(typed)
-    return RawTable(frame, meta, decimal_comma=mark == ",", thousands_comma=mark == ".")
+    return RawTable(frame, meta, **comma_reading("", mark))

@@ -225,8 +225,7 @@ def table(found: Plan, span: Span, data: bytes) -> RawTable | Unreadable:
     raw = RawTable(
         frame,
         shape.metadata,
-        decimal_comma=shape.decimal_comma,
-        thousands_comma=shape.thousands_comma,
+        **shape.comma_reading,
         header_row=shape.header_row,
     )
     checked = long_cells(raw)
