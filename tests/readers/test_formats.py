@@ -1,17 +1,16 @@
 """Property tests across formats: whatever bytes or cell text arrive, the
 outcome is a table or problems, never an exception."""
 
-import io
 import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from openpyxl import Workbook
 
 from kqc.core.problems import Problem
 from kqc.core.records import RawTable
 from kqc.flows.prepare import prepare
 from kqc.readers import read_bytes
+from tests.readers.books import workbook
 
 HEADER = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]
 cell_text = st.text(
@@ -39,14 +38,7 @@ def test_zip_looking_bytes(data):
 
 
 def _workbook(rows: list[list[object]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    for r, row in enumerate(rows, start=1):
-        for c, value in enumerate(row, start=1):
-            sheet.cell(row=r, column=c, value=value)
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
+    return workbook({"Sheet": rows})
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,23 +4,14 @@ numeric cells itself, so only the cells the lab typed as text ('<0.01',
 
 from __future__ import annotations
 
-import io
-
-from openpyxl import Workbook
-
 from kqc.flows.prepare import prepare
+from tests.readers.books import workbook
 
 HEADER = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]
 
 
 def _workbook(rows: list[list[object]]) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    for row in [HEADER, *rows]:
-        sheet.append(row)
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
+    return workbook({"Sheet": [HEADER, *rows]})
 
 
 def test_text_cells_with_a_decimal_dot_make_a_comma_group_thousands():

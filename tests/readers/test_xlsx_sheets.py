@@ -1,26 +1,11 @@
 """Which sheet of a workbook is read: one named 'results', else the first,
 else (when the first holds no table kqc knows) the first sheet that does."""
 
-import io
-
-from openpyxl import Workbook
-
 from kqc.flows.prepare import prepare
+from tests.readers.books import workbook as _book
 
 HEADER = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]
 ROW = ["Acme", "KR-1", "S1", "Lead", 0.25, "ppm"]
-
-
-def _book(sheets: dict[str, list[list[object]]]) -> bytes:
-    book = Workbook()
-    book.remove(book.active)
-    for title, rows in sheets.items():
-        sheet = book.create_sheet(title)
-        for row in rows:
-            sheet.append(row)
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
 
 
 def test_a_cover_sheet_first_and_the_table_on_another():
