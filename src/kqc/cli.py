@@ -17,6 +17,7 @@ import typer
 
 from kqc import allocator, quiet
 from kqc.errors import KqcError, UsageError
+from kqc.limits_input import check_all
 from kqc.settings import Locations, locations
 
 if TYPE_CHECKING:  # `kqc flags` and `kqc batch` start without polars (a third of their time)
@@ -137,6 +138,7 @@ def ingest(
 ) -> None:
     """Ingest dropped files now: store, archive or quarantine each one."""
     where = locations(db, inbox=inbox, archive=archive, quarantine=quarantine)
+    check_all()  # a bad KQC_* value stops here, before any file moves
     if paths:
         missing = [p for p in paths if not p.exists()]
         if missing:
@@ -657,6 +659,7 @@ def watch(
     """Keep ingesting what is dropped into INBOX: a Prefect deployment served on an
     interval, one line per file; Ctrl-C stops it."""
     where = locations(db, inbox=inbox_dir, archive=archive, quarantine=quarantine)
+    check_all()
     _check_thresholds()
     from kqc.watch_service import run as run_watch
 
@@ -692,6 +695,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline on sample_data/ in a fresh folder and say where to look."""
     directory = directory.absolute()
+    check_all()  # before the demo folder is emptied or filled
     if directory.exists() and any(directory.iterdir()):
         if not (directory / _DEMO_MARK).exists():
             raise UsageError(

@@ -32,6 +32,26 @@ MAX_CELL_CHARS = ("KQC_MAX_CELL_CHARS", 32_767)
 
 Limit = tuple[str, int]
 
+# Every limit above, checked together at the start of a command
+# (`check_all`): a bad value stops the run before any file moves, where
+# otherwise the first file read under it would be quarantined for it. A
+# reader module that adds a limit registers it here (`register`).
+LIMITS: list[Limit] = [
+    MAX_FILE_BYTES,
+    MAX_STREAMED_FILE_BYTES,
+    MAX_XLSX_UNPACKED_BYTES,
+    MAX_LINE_BYTES,
+    MAX_CELL_CHARS,
+]
+
+
+def register(setting: Limit) -> Limit:
+    """Add `setting` to the limits `check_all` checks; returns it, so a module
+    can write `MAX_X = register(("KQC_MAX_X", 100))`."""
+    if setting[0] not in {name for name, _ in LIMITS}:
+        LIMITS.append(setting)
+    return setting
+
 
 def limit(setting: Limit) -> int:
     name, default = setting
@@ -41,10 +61,28 @@ def limit(setting: Limit) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise UsageError(f"{name}={raw!r} is not a whole number: fix or unset it") from None
+        raise UsageError(
+            f"{name}={os.environ[name]!r} is not a whole number: set it to a positive"
+            f" whole number such as {default} (the default), or unset it"
+        ) from None
     if value <= 0:
-        raise UsageError(f"{name} must be a positive number, not {value}: fix or unset it")
+        raise UsageError(
+            f"{name}={os.environ[name]!r} must be above 0: set it to a positive whole"
+            f" number such as {default} (the default), or unset it"
+        )
     return value
+
+
+def check_all() -> None:
+    """Every registered limit and every setting of kqc.settings read once:
+    the first bad one raises UsageError (exit 2) with one sentence naming it.
+    Called at the start of `kqc ingest`, `kqc watch` and `kqc demo`, before
+    any file moves."""
+    from kqc import settings  # settings does not import this module
+
+    for setting in LIMITS:
+        limit(setting)
+    settings.check_environment()
 
 
 def described(setting: Limit) -> str:

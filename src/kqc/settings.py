@@ -74,7 +74,7 @@ def _seconds(env: str, default: float) -> float:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
-    if not seconds >= 0:  # also refuses nan
+    if not seconds >= 0 or seconds == float("inf"):  # also refuses nan
         raise UsageError(
             f"{env}={text!r} is not a number of seconds: set it to e.g. {default:g}, or unset it"
         )
@@ -110,3 +110,12 @@ def group_files() -> int:
             f" set it to e.g. {DEFAULT_GROUP_FILES}, or unset it"
         )
     return int(text)
+
+
+def check_environment() -> None:
+    """Every setting above read once, so a bad value stops a command with one
+    sentence (UsageError, exit 2) before any file moves, rather than in the
+    middle of a run. kqc.limits_input.check_all calls it with the limits."""
+    lock_wait_seconds()
+    stable_seconds()
+    group_files()

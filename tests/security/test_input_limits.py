@@ -196,3 +196,66 @@ def test_what_is_not_a_workbook_is_refused_with_a_sentence(name, data, expected)
             archive.writestr("readme.txt", "not a workbook")
         data = buffer.getvalue()
     assert one_problem(read_bytes(name, data)).startswith(expected)
+
+
+# Every KQC_* setting is read once when `kqc ingest` starts: a bad value is a
+# configuration error (exit 2, one sentence naming it), and no file moves.
+_LIMIT_SETTINGS = [
+    "KQC_MAX_FILE_BYTES",
+    "KQC_MAX_STREAMED_FILE_BYTES",
+    "KQC_MAX_XLSX_UNPACKED_BYTES",
+    "KQC_MAX_LINE_BYTES",
+    "KQC_MAX_CELL_CHARS",
+    "KQC_GROUP_FILES",
+]
+# Zero seconds is a real choice for these two (take a file at once; never
+# wait for a held database), so a negative number stands for "out of range".
+_SECONDS_SETTINGS = ["KQC_LOCK_WAIT", "KQC_STABLE_SECONDS"]
+_BAD_SETTINGS = [
+    *((name, value) for name in _LIMIT_SETTINGS for value in ("0", "-5", "abc")),
+    *((name, value) for name in _SECONDS_SETTINGS for value in ("-1", "abc", "nan")),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), _BAD_SETTINGS)
+def test_a_bad_setting_stops_ingest_before_any_file_moves(tmp_path, name, value):
+    import subprocess
+    import sys
+
+    good = HEADER + b"Acme,B1,S1,Mitragynine,1.42,%\n"
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "good.csv").write_bytes(good)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KQC_")}
+    env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", name: value})
+    done = subprocess.run(
+        [sys.executable, "-m", "kqc", "ingest"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert name in done.stderr and "unset it" in done.stderr
+    assert (tmp_path / "inbox" / "good.csv").read_bytes() == good
+    assert not (tmp_path / "quarantine").exists()
+    assert not (tmp_path / "archive").exists()
+    assert not (tmp_path / "kqc.duckdb").exists()
+
+
+def test_check_all_takes_limits_registered_later(monkeypatch):
+    from kqc.errors import UsageError
+    from kqc.limits_input import LIMITS, check_all, limit, register
+
+    added = ("KQC_MAX_TEST_ONLY_CELLS", 7)
+    monkeypatch.setattr("kqc.limits_input.LIMITS", list(LIMITS))
+    assert register(added) == added
+    check_all()
+    monkeypatch.setenv("KQC_MAX_TEST_ONLY_CELLS", "0")
+    with pytest.raises(UsageError, match="KQC_MAX_TEST_ONLY_CELLS"):
+        check_all()
+    monkeypatch.setenv("KQC_MAX_TEST_ONLY_CELLS", "9")
+    check_all()
+    assert limit(added) == 9
