@@ -78,3 +78,22 @@ def test_publish_does_not_load_prefect(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_publish_of_a_damaged_database_keeps_the_good_snapshot(tmp_path):
+    from tests.store.test_publish import damage_a_data_block, store_results
+
+    db = tmp_path / "kqc.duckdb"
+    store_results(db, 50_000, "e" * 64)
+    assert kqc("publish", cwd=tmp_path).returncode == 0
+    snapshot = tmp_path / "kqc.snapshot.duckdb"
+    before = snapshot.read_bytes()
+    damage_a_data_block(db)
+    done = kqc("publish", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"kqc: the live database {db} could not be read (")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"the last good snapshot {snapshot} is kept" in done.stderr
+    assert snapshot.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kqc.duckdb", "kqc.snapshot.duckdb"]

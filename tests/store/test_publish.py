@@ -214,3 +214,64 @@ def test_no_database_is_one_sentence(tmp_path):
     with pytest.raises(StoreError, match="no database at"):
         publish(tmp_path / "kqc.duckdb")
     assert files_in(tmp_path) == []
+
+
+# DuckDB's file: three 4 KiB headers, then blocks of 256 KiB, each opening
+# with an 8-byte checksum that DuckDB checks when it reads the block.
+_HEADERS = 3 * 4096
+_BLOCK = 256 * 1024
+
+
+def damage_a_data_block(db: Path) -> None:
+    """Overwrite bytes inside a block that holds the results table's values
+    (pragma storage_info names it), as a failing disk or a bad copy would."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT * FROM pragma_database_size()").fetchone()[2] == _BLOCK
+        block = con.execute(
+            "SELECT max(block_id) FROM pragma_storage_info('results')"
+            " WHERE column_name = 'sample_id' AND persistent AND block_id >= 0"
+        ).fetchone()[0]
+    assert block is not None
+    offset = _HEADERS + block * _BLOCK + 8 + 64
+    with open(db, "r+b") as file:
+        file.seek(offset)
+        file.write(b"\xde\xad\xbe\xef" * 16)
+    # The damage is real: reading the column's values fails, while a count
+    # (answered from metadata) does not notice it.
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM results").fetchone()[0] > 0
+        with pytest.raises(duckdb.Error):
+            con.execute("SELECT bit_xor(hash(sample_id)) FROM results").fetchall()
+
+
+def test_a_damaged_live_database_never_replaces_the_good_snapshot(tmp_path):
+    db = tmp_path / "kqc.duckdb"
+    store_results(db, 50_000, "c" * 64)
+    snapshot = publish(db)
+    before = snapshot.read_bytes()
+    damage_a_data_block(db)
+    with pytest.raises(StoreError) as raised:
+        publish(db)
+    sentence = raised.value.message
+    assert sentence.startswith(f"the live database {db} could not be read (")
+    assert f"the last good snapshot {snapshot} is kept" in sentence
+    assert "restore" in sentence and "\n" not in sentence
+    assert snapshot.read_bytes() == before
+    assert files_in(tmp_path) == ["kqc.duckdb", "kqc.snapshot.duckdb"]
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("SELECT count(DISTINCT sample_id) FROM results").fetchone() == (50_000,)
+
+
+def test_every_table_and_view_of_a_published_snapshot_reads(tmp_path):
+    from kqc.store.publish import read_every_table
+
+    db = tmp_path / "kqc.duckdb"
+    store_results(db, 50_000, "d" * 64)
+    snapshot = publish(db)
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        read_every_table(con)
+        names = con.execute(f"SELECT table_name FROM duckdb_tables() WHERE {MINE}").fetchall()
+        for (name,) in names:
+            columns = con.execute(f'SELECT * FROM "{name}"').fetchall()
+            assert columns is not None
+    assert catalog(snapshot) == catalog(db)

@@ -26,3 +26,4 @@ class NotADatabase(StoreError):
             f"{path} is not a kqc database ({detail}): pass --db with another file name"
         )
         self.path = path
+        self.detail = detail  # DuckDB's own words, for a caller that says more
