@@ -144,3 +144,100 @@ def test_fast_and_careful_readers_agree(rows):
         "decimal_comma": careful.decimal_comma,
         "thousands_comma": careful.thousands_comma,
     }
+
+
+# A copy still under way ends mid-row; a lab's export never does.
+CUT_HEADER = b"Lab,Batch,Sample,Analyte,Result,Unit\n"
+CUT_ROW = b"Acme,B1,S1,Mitragynine,1.42,%\n"
+
+
+@pytest.mark.parametrize(
+    ("tail", "fields"),
+    [(b"Acme,B1,S2,Lead,2", 5), (b"Acme,B1,S2,Le", 4), (b"Ac", 1), (b'Acme,"B1,S2', 2)],
+)
+def test_a_last_row_cut_short_without_a_line_break_rejects_the_file(tail, fields):
+    from kqc.readers import read_bytes
+
+    outcome = read_bytes("cut.csv", CUT_HEADER + CUT_ROW * 3 + tail)
+    assert isinstance(outcome, list) and len(outcome) == 1, outcome
+    (problem,) = outcome
+    assert problem.row == 5
+    assert problem.problem == (
+        f"row 5 has {fields} of 6 fields and the file does not end with a line break:"
+        " the file looks cut short (a copy still under way?); drop the whole file again"
+    )
+
+
+def test_a_cut_row_is_named_in_a_file_the_careful_reader_reads():
+    from kqc.readers import read_bytes
+
+    quoted = b'Acme,B1,"S1\nsecond line",Lead,1,ppm\n'  # a cell spanning lines
+    outcome = read_bytes("cut.csv", CUT_HEADER + quoted + CUT_ROW + b"Acme,B1")
+    assert isinstance(outcome, list) and [p.row for p in outcome] == [5]
+    assert "2 of 6 fields" in outcome[0].problem
+
+
+@pytest.mark.parametrize("end", [b"", b"\n", b"\r\n"])
+def test_a_whole_last_row_reads_with_or_without_a_line_break(end):
+    from kqc.readers import read_bytes
+
+    table = read_bytes("whole.csv", CUT_HEADER + CUT_ROW + b"Acme,B1,S2,Lead,250,ppb" + end)
+    assert not isinstance(table, list), table
+    assert table.frame["Sample"].to_list() == ["S1", "S2"]
+    assert table.frame["Unit"].to_list() == ["%", "ppb"]
+    assert table.frame["source_row"].to_list() == [2, 3]
+
+
+def test_a_note_line_after_a_line_break_stays_a_note():
+    from kqc.readers import read_bytes
+
+    table = read_bytes("noted.csv", CUT_HEADER + CUT_ROW + b"\nApproved by: J. Doe\n")
+    assert not isinstance(table, list), table
+    assert table.frame["Sample"].to_list() == ["S1"]
+
+
+def test_blank_lines_keep_the_row_numbers_a_spreadsheet_shows():
+    from kqc.readers import read_bytes
+
+    data = (
+        CUT_HEADER
+        + b"\n"
+        + CUT_ROW
+        + b" , ,\t,\n\n\r\n"
+        + CUT_ROW.replace(b"S1", b"S2")
+        + b",,,,,\n"
+        + CUT_ROW.replace(b"S1", b"S3")
+        + b"\n   "
+    )
+    table = read_bytes("blank.csv", data)
+    assert not isinstance(table, list), table
+    assert table.frame.select("Sample", "source_row").rows() == [("S1", 3), ("S2", 7), ("S3", 9)]
+
+
+def test_a_blank_line_inside_a_quoted_cell_is_kept():
+    from kqc.readers import read_bytes
+
+    data = CUT_HEADER + b'Acme,B1,"S1\n\nnote",Lead,1,ppm\n\n' + CUT_ROW.replace(b"S1", b"S2")
+    table = read_bytes("quoted.csv", data)
+    assert not isinstance(table, list), table
+    assert table.frame.select("Sample", "source_row").rows() == [("S1\n\nnote", 2), ("S2", 6)]
+
+
+def test_ten_million_blank_lines_cost_no_memory():
+    import time
+    import tracemalloc
+
+    from kqc.readers import read_bytes
+
+    data = CUT_HEADER + CUT_ROW + b"\n" * 10_000_000 + CUT_ROW.replace(b"S1", b"S2")
+    tracemalloc.start()
+    began = time.perf_counter()
+    try:
+        table = read_bytes("blank.csv", data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not isinstance(table, list), table
+    assert table.frame.select("Sample", "source_row").rows() == [("S1", 2), ("S2", 10_000_003)]
+    assert peak < 40 << 20, f"peak {peak / (1 << 20):.0f} MB"
+    assert time.perf_counter() - began < 10
