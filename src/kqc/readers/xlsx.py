@@ -6,6 +6,10 @@ numbers. Its text form prints a number to nine significant digits, so where a
 cell holds a number the stored double is printed in full instead: 1/3 stays
 0.3333333333333333, not 0.333333333. A zip bomb is refused from the archive's
 own directory before any XML is expanded.
+
+A sheet that reaches too far (one stray cell at XFD1048576 makes the reader
+allocate 512 GiB) is refused from its own XML before the reader opens it
+(kqc.readers.workbook_extent).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from kqc.core.records import RawTable
 from kqc.core.separators import decimal_mark
 from kqc.limits_input import MAX_XLSX_UNPACKED_BYTES, described, limit
 from kqc.readers.grid import HEAD_ROWS, build_table
+from kqc.readers.workbook_extent import SheetLimits, sheet_problem
 from kqc.readers.xlsx_percent import percent_cells
 
 MAX_RATIO = 200  # real workbooks compress about 5-20x
@@ -122,17 +127,22 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
     problem = _archive_problem(data)
     if problem:
         return [problem]
+    return read_here(name, data, SheetLimits.current())
+
+
+def read_here(name: str, data: bytes, limits: SheetLimits) -> RawTable | list[Problem]:
+    """The workbook read in this process, after the archive checks."""
     try:
-        book = fastexcel.read_excel(data)
+        book = fastexcel.read_excel(data)  # the sheet names and shared strings: no sheet yet
         names = book.sheet_names
         chosen = next((n for n in names if n.strip().casefold() == "results"), names[0])
-        first = _sheet_table(book, chosen, data)
+        first = _sheet_table(book, chosen, data, limits)
         if chosen != names[0] or _recognized(first):
             return _on_sheet(first, chosen, names)
         # A cover sheet first ('Summary', the lab's letterhead) and the table
         # on another: the first other sheet whose columns kqc knows.
         for other in names[1:]:
-            table = _sheet_table(book, other, data)
+            table = _sheet_table(book, other, data, limits)
             if _recognized(table):
                 return _on_sheet(table, other, names)
         return first
@@ -160,7 +170,12 @@ def _recognized(table: RawTable | list[Problem]) -> bool:
     )
 
 
-def _sheet_table(book: Any, chosen: str, data: bytes) -> RawTable | list[Problem]:
+def _sheet_table(
+    book: Any, chosen: str, data: bytes, limits: SheetLimits
+) -> RawTable | list[Problem]:
+    # The reader allocates the sheet's whole rectangle: its reach is checked first.
+    if (too_far := sheet_problem(data, chosen, limits)) is not None:
+        return [too_far]
     # header_row=None with skip_rows=0 keeps leading empty rows: row i is sheet row i+1.
     text = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="string").to_polars()
     numbers = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="float").to_polars()

@@ -36,7 +36,7 @@ def percent_cells(data: bytes, sheet_name: str) -> set[tuple[int, int]]:
             styles = _percent_styles(archive)
             if not styles:
                 return set()
-            sheet = _sheet_path(archive, sheet_name)
+            sheet = sheet_path(archive, sheet_name)
             xml = archive.read(sheet) if sheet else b""
     except (KeyError, zipfile.BadZipFile, ElementTree.ParseError, OSError):
         return set()
@@ -68,7 +68,7 @@ def _scales(code: str) -> bool:
     return "%" in bare
 
 
-def _sheet_path(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
+def sheet_path(archive: zipfile.ZipFile, sheet_name: str) -> str | None:
     book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
     rel_id = next(
         (s.get(f"{_REL}id") for s in book.iter(f"{_MAIN}sheet") if s.get("name") == sheet_name),
