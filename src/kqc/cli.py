@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kqc import allocator, quiet
+from kqc.core import terminal
 from kqc.errors import KqcError, UsageError
 from kqc.limits_input import check_all
 from kqc.settings import Locations, locations
@@ -82,18 +83,23 @@ def _short(path: str | None, base: Path) -> str:
 def _show_outcomes(outcomes: list[Any], as_json: bool, base: Path) -> None:
     if as_json:
         for outcome in outcomes:
-            print(json.dumps(outcome.as_dict(), ensure_ascii=False))
+            print(_json(outcome.as_dict()))
         return
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as rich_escape
     from rich.table import Table
 
     console = Console()
     if not outcomes:
         console.print("Nothing to ingest.")
         return
+
     # A dropped file's name and the reasons quoting its cells are the lab's
-    # text: escaped, so "[red]" in a file name prints as written.
+    # text: escaped, so "[red]" in a file name prints as written and an ESC
+    # in a cell is shown as \x1b, never sent to the terminal.
+    def escape(text: str) -> str:
+        return rich_escape(terminal.shown(text))
+
     table = Table(
         "file", "status", "rows", "errors", "now in", title=escape(f"kqc ingest — {base}")
     )
@@ -158,12 +164,21 @@ class Format(StrEnum):
     csv = "csv"
 
 
+def _json(document: object) -> str:
+    """One JSON document with no character in it a terminal acts on."""
+    return terminal.json_safe(json.dumps(document, default=str, ensure_ascii=False))
+
+
 def _print_frame(data: pl.DataFrame, fmt: Format, title: str, columns: list[str]) -> None:
     if fmt is Format.json:
         for named in data.iter_rows(named=True):
-            print(json.dumps(named, default=str, ensure_ascii=False))
+            print(_json(named))
     elif fmt is Format.csv:
-        print(data.write_csv(), end="")
+        from kqc.exports import csv_text
+
+        # Made inert as an exported file is: stdout is often redirected to
+        # a .csv a QA lead opens in a spreadsheet program.
+        print(csv_text(data), end="")
     else:
         rows = [[_cell(v) for v in row] for row in data.select(columns).iter_rows()]
         print(_text_table(title, columns, rows), end="")
@@ -361,6 +376,10 @@ def _text_table(title: str, headers: list[str], rows: list[list[str]]) -> str:
     """Columns padded to their widest cell, as `column -t` lays them out. Plain
     text on purpose: a dossier has hundreds of cells, and a lab's text such
     as "[red]" must print as written, not be read as markup."""
+    # A lab's text may hold an ESC or a bidi override: each is shown escaped.
+    title = terminal.shown(title)
+    headers = [terminal.shown(h) for h in headers]
+    rows = [[terminal.shown(c) for c in r] for r in rows]
     if not rows:
         return f"{title}: none\n"
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
@@ -379,9 +398,12 @@ def _show_dossier(sections: dict[str, Rows]) -> None:
         if head["registered"]
         else "not in the batch register"
     )
-    shown = [
-        f"{head['batch_id']} — {product}: {head['status']},"
-        f" {head['open_flags']} open or confirmed flag(s)\n",
+    lines = [
+        terminal.shown(
+            f"{head['batch_id']} — {product}: {head['status']},"
+            f" {head['open_flags']} open or confirmed flag(s)"
+        )
+        + "\n",
         _text_table(
             "batch register",
             ["field", "value"],
@@ -482,7 +504,7 @@ def _show_dossier(sections: dict[str, Rows]) -> None:
             ],
         ),
     ]
-    print("\n".join(shown), end="")
+    print("\n".join(lines), end="")
 
 
 @app.command()
@@ -508,7 +530,7 @@ def batch(
             "batch": sections["batch"][0],
             **{name: rows for name, rows in sections.items() if name != "batch"},
         }
-        print(json.dumps(whole, default=str, ensure_ascii=False))
+        print(_json(whole))
     else:
         _show_dossier(sections)
     raise typer.Exit(1 if any(f["status"] == "open" for f in sections["flags"]) else 0)
@@ -724,7 +746,8 @@ def demo(
 
 
 def _error(message: str) -> None:
-    print(f"kqc: {message}", file=quiet.user_stderr())
+    # A message may quote a lab's text or an argument: shown escaped.
+    print(f"kqc: {terminal.shown(message)}", file=quiet.user_stderr())
 
 
 def _usage_message(err: Exception) -> str | None:

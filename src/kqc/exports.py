@@ -45,6 +45,12 @@ def _prepared(frame: pl.DataFrame) -> pl.DataFrame:
     return neutralized_frame(_in_utc(frame))
 
 
+def csv_text(frame: pl.DataFrame) -> str:
+    """The CSV of `frame` made inert as `csv_bytes` makes it, without the
+    byte-order mark: for stdout, which is often redirected to a .csv."""
+    return _prepared(frame).write_csv()
+
+
 def csv_bytes(frame: pl.DataFrame) -> bytes:
     # With a byte-order mark, Excel reads UTF-8 (µg/g, names with accents) as such.
     return _prepared(frame).write_csv(include_bom=True).encode("utf-8")

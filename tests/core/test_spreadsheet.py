@@ -57,3 +57,19 @@ def test_frames_keep_numbers_and_neutralize_every_text_column():
     for column in ("sample_id", "method"):
         expected = [None if v is None else neutralized(v) for v in frame[column].to_list()]
         assert shown[column].to_list() == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["  =1+1", " \t@SUM(A1)", '＝HYPERLINK("x")', "＋1", "－1", "＠A1", "\tx", "\rx", "\n=1"],
+)
+def test_formulas_after_spaces_and_full_width_signs_are_neutralized(text):
+    assert neutralized(text) == "'" + text
+    frame = neutralized_frame(pl.DataFrame({"t": [text, "Lead"]}))
+    assert frame["t"].to_list() == ["'" + text, "Lead"]
+
+
+@pytest.mark.parametrize("text", [" Lead", "1 = 1", "S-1", "a＝b", "  "])
+def test_text_that_is_no_formula_stays_as_it_is(text):
+    assert neutralized(text) == text
+    assert neutralized_frame(pl.DataFrame({"t": [text]}))["t"].to_list() == [text]

@@ -10,17 +10,22 @@ result stays the number it is, not text.
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 
 # The characters a spreadsheet program reads as the start of a formula, and
 # the tab / carriage return that let one hide behind a field separator.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_STARTS_LIKE_A_FORMULA = r"^[=+\-@\t\r]"
+# Excel and LibreOffice also read a formula after leading spaces (" =1+1")
+# and from the full-width forms an East Asian keyboard types (＝ ＋ － ＠).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+_STARTS_LIKE_A_FORMULA = "^(?:[\t\r]|[ \t\r\n]*[=+\\-@＝＋－＠])"
+_FORMULA = re.compile(_STARTS_LIKE_A_FORMULA)
 
 
 def neutralized(text: str) -> str:
     """`text`, with a leading apostrophe when a spreadsheet would run it."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if _FORMULA.match(text) else text
 
 
 def neutralized_frame(frame: pl.DataFrame) -> pl.DataFrame:
