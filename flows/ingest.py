@@ -13,6 +13,7 @@ the next run. `faults.point` marks where the crash tests kill the process."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from kqc import faults, inbox, runlock, store
+from kqc.errors import KqcError
 from kqc.flows.evaluate import Evaluated, evaluate_pending
 from kqc.flows.prepare import Prepared, Streamed, prepare_path
 from kqc.flows.prepare_many import prepare_many
@@ -57,17 +59,22 @@ class FileOutcome:
 
 
 @task(cache_policy=NO_CACHE)
-def discover_files(paths: list[Path], places: Places) -> list[Path]:
-    return inbox.discover(paths, exclude=[places.archive, places.quarantine])
+def discover_files(paths: list[Path], places: Places) -> inbox.Survey:
+    return inbox.survey(paths, exclude=[places.archive, places.quarantine])
+
+
+Loaded = inbox.DroppedFile | inbox.Refused | None
 
 
 @task(cache_policy=NO_CACHE)
-def load_files(paths: list[Path]) -> list[inbox.DroppedFile | None]:
-    """Each file's bytes and hash, or None when it is still being written or
-    was taken away since the scan."""
-    loaded: list[inbox.DroppedFile | None] = []
+def load_files(paths: list[Path]) -> list[Loaded]:
+    """Each file's bytes, hash and identity; a refusal for what is not a
+    regular file (never opened for reading); None when it is still being
+    written or was taken away since the scan."""
+    loaded: list[Loaded] = []
     quiet_for = stable_seconds()
     for path in paths:
+        dropped: Loaded
         try:
             if not inbox.settled(path, quiet_for):
                 loaded.append(None)
@@ -75,7 +82,9 @@ def load_files(paths: list[Path]) -> list[inbox.DroppedFile | None]:
             dropped = inbox.read_complete(path)
         except FileNotFoundError:
             dropped = None
-        if dropped is not None:
+        except OSError as err:  # unreadable (permissions, I/O): left for the operator
+            dropped = inbox.Refused(path, f"could not be read ({err.strerror or err})")
+        if isinstance(dropped, inbox.DroppedFile):
             faults.point("loaded")
         loaded.append(dropped)
     return loaded
@@ -98,18 +107,25 @@ def prepare_files(files: list[tuple[str, bytes]]) -> list[Prepared]:
 
 
 @task(cache_policy=NO_CACHE)
-def prepare_large(name: str, path: Path) -> Prepared | Streamed:
-    prepared = prepare_path(name, path)
+def prepare_large(name: str, path: Path, sha256: str) -> Prepared | Streamed:
+    prepared = prepare_path(name, path, sha256=sha256)
     faults.point("validated")
     return prepared
 
 
 @task(cache_policy=NO_CACHE)
-def store_group(db: Path, files: list[store.Incoming]) -> list[str]:
-    # The crash tests kill inside the open transaction; without KQC_FAULT the
-    # store is called exactly as before.
-    hook = {"before_commit": lambda: faults.point("before_commit")} if faults.armed() else {}
-    statuses = store.store_files(db, files, **hook)
+def store_group(db: Path, files: list[store.Incoming], read: list[inbox.DroppedFile]) -> list[str]:
+    def still_the_files_read() -> None:
+        # The last moment before the commit: a file replaced, appended to or
+        # deleted since it was read is not stored (the whole group rolls back
+        # and the others are stored without it).
+        faults.point("before_commit")
+        for dropped in read:
+            changed = dropped.still_as_read()
+            if changed is not None:
+                raise inbox.FileChanged(dropped.path, changed)
+
+    statuses = store.store_files(db, files, before_commit=still_the_files_read)
     faults.point("after_commit")
     return list(statuses)
 
@@ -120,16 +136,19 @@ def record_rejection(db: Path, record: store.FileRecord) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def file_group(moves: list[tuple[Path, Path, bytes | None]]) -> list[Path | Exception]:
-    """Move each file to its place (writing its errors.csv first when it has
-    one); a file that cannot be moved stays in the inbox, and says why."""
+def file_group(
+    moves: list[tuple[inbox.DroppedFile, Path, bytes | None]],
+) -> list[Path | Exception]:
+    """File each file's bytes as read at its place (writing its errors.csv
+    first when it has one); a file that cannot be filed stays in the inbox,
+    and says why."""
     done: list[Path | Exception] = []
-    for source, target, errors in moves:
+    for dropped, target, errors in moves:
         try:
             if errors is not None:
                 inbox.write_atomic(inbox.errors_path(target), errors)
-            done.append(inbox.move_into(source, target))
-        except OSError as err:
+            done.append(inbox.file_into(dropped, target))
+        except (OSError, inbox.FileChanged) as err:
             done.append(err)
     return done
 
@@ -235,7 +254,7 @@ def _ingest_group(group: list[inbox.DroppedFile], places: Places) -> list[FileOu
     if incoming:
         _store(places.db, incoming)
     moves = [(i, i.move) for i in items if i.move is not None]
-    filed = file_group([(i.dropped.path, target, errors) for i, (target, errors) in moves])
+    filed = file_group([(i.dropped, target, errors) for i, (target, errors) in moves])
     for (item, _), final in zip(moves, filed, strict=True):
         assert item.outcome is not None
         if isinstance(final, Exception):
@@ -256,7 +275,8 @@ def _prepare_all(items: list[_Pending]) -> list[Prepared | Streamed]:
     small = [(i.dropped.path.name, i.dropped.data) for i in items if not i.dropped.by_path]
     prepared_small = iter(prepare_files(small) if small else [])
     return [
-        prepare_large(i.dropped.path.name, i.dropped.path)
+        # Read through the descriptor that was hashed, never the inbox name again.
+        prepare_large(i.dropped.path.name, i.dropped.source, i.dropped.sha256)
         if i.dropped.by_path
         else next(prepared_small)
         for i in items
@@ -279,7 +299,7 @@ def _store(db: Path, incoming: list[tuple[_Pending, store.Incoming]]) -> None:
     the group fails for any reason but a held database, each file is tried
     on its own, so one file the database refuses does not hold back the rest."""
     try:
-        statuses = store_group(db, [f for _, f in incoming])
+        statuses = store_group(db, [f for _, f in incoming], [i.dropped for i, _ in incoming])
     except store.RejectedWhileStoring:
         # Only a streamed file finds a problem this late, and it is stored alone.
         _late_rejection(db, incoming[0][0])
@@ -369,10 +389,11 @@ def record_run(changes: pl.DataFrame, file_statuses: list[str], snapshot: Path |
     )
 
 
-def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> None:
+def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> str | None:
     """Evaluate, publish the snapshot, record the run. Each step that fails is
     logged and leaves the stored files as they are: a failed evaluation keeps
-    its batches queued for the next run, which also publishes again."""
+    its batches queued for the next run, which also publishes again. Returns
+    why the snapshot was not published (the last good one is kept), if so."""
     logger = get_run_logger()
     try:
         evaluated = evaluate_batches(db)
@@ -382,21 +403,24 @@ def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> None
     except Exception:
         logger.exception("evaluation failed; the batches stay queued for the next run")
     snapshot: Path | None = None
+    problem: str | None = None
     try:
         snapshot = publish_snapshot(db)
         logger.info("snapshot for regulators: %s", snapshot)
-    except Exception:
-        logger.exception("the snapshot could not be published; the previous one stays in place")
+    except Exception as err:
+        problem = err.message if isinstance(err, KqcError) else f"{type(err).__name__}: {err}"
+        logger.error("the snapshot could not be published, the last good one is kept: %s", problem)
     try:
         ingested = [o.sha256 for o in outcomes if o.status == "ingested"]
         changes = summarize_run(db, ingested, since)
         record_run(changes, [o.status for o in outcomes], snapshot)
     except Exception:
         logger.exception("the run's summary could not be recorded in Prefect")
+    return problem
 
 
 @flow(name="kqc-ingest", log_prints=False, validate_parameters=False)
-def ingest_flow(paths: list[Path], places: Places) -> list[FileOutcome]:
+def ingest_flow(paths: list[Path], places: Places) -> IngestRun:
     """Ingest every file under `paths`, then evaluate the batches they touched
     (every batch when the thresholds changed), publish the snapshot and record
     what the run changed."""
@@ -415,7 +439,7 @@ def _groups(paths: list[Path]) -> Iterator[list[Path]]:
     size = 0
     for path in paths:
         try:
-            length = path.stat().st_size
+            length = os.lstat(path).st_size
         except OSError:
             length = 0
         if group and (len(group) >= most or size + length > GROUP_BYTES):
@@ -427,53 +451,80 @@ def _groups(paths: list[Path]) -> Iterator[list[Path]]:
         yield group
 
 
-def _ingest_all(paths: list[Path], places: Places) -> list[FileOutcome]:
+class IngestRun(list[FileOutcome]):
+    """The run's outcomes, one per file, and what it says beside them: the
+    inbox entries it left alone (with why), and the sentence saying why the
+    snapshot could not be published, if it could not."""
+
+    def __init__(self, outcomes: list[FileOutcome] = ()) -> None:  # type: ignore[assignment]
+        super().__init__(outcomes)
+        self.left: list[inbox.LeftAlone] = []
+        self.snapshot_problem: str | None = None
+
+
+def _failed(path: Path, sha256: str, reason: str) -> FileOutcome:
+    return FileOutcome(inbox.printable_name(path.name), sha256, "failed", 0, 0, reason=reason)
+
+
+def _ingest_all(paths: list[Path], places: Places) -> IngestRun:
     logger = get_run_logger()
     since = datetime.now(UTC)
-    outcomes: list[FileOutcome] = []
+    outcomes = IngestRun()
     locked: LockWaitExpired | None = None
-    for group in _groups(discover_files(paths, places)):
+    found = discover_files(paths, places)
+    outcomes.left.extend(found.left)
+    for group in _groups(found.entries):
         ready: list[inbox.DroppedFile] = []
         for path, dropped in zip(group, load_files(group), strict=True):
             if dropped is None:
-                if path.exists():
+                if os.path.lexists(path):
+                    outcomes.left.append(inbox.LeftAlone(path, "still being written"))
                     logger.info("%s is still being written; left for the next run", path)
+            elif isinstance(dropped, inbox.Refused):
+                outcomes.append(_failed(path, "", dropped.reason))
             elif locked is not None:
                 # The database stayed held for the whole wait: the other files
                 # stay in the inbox too, without waiting once more each.
-                outcomes.append(
-                    FileOutcome(path.name, dropped.sha256, "failed", 0, 0, reason=locked.message)
-                )
+                dropped.release()
+                outcomes.append(_failed(path, dropped.sha256, locked.message))
             else:
                 ready.append(dropped)
         # A file read by path (too large to hold) goes in a group of its own.
         for part in _by_holding(ready):
-            if locked is not None:
-                outcomes += [
-                    FileOutcome(d.path.name, d.sha256, "failed", 0, 0, reason=locked.message)
-                    for d in part
-                ]
-                continue
             try:
-                done = _ingest_group(part, places)
-            except Exception as err:  # a group's failure must not stop the others
-                # The files stay where they were dropped: nothing stored, nothing lost.
-                if isinstance(err, LockWaitExpired):
-                    locked = err
-                    logger.warning("%d file(s) left in the inbox: %s", len(part), err)
-                else:
-                    logger.exception("%d file(s) could not be stored", len(part))
-                done = [
-                    FileOutcome(d.path.name, d.sha256, "failed", 0, 0, reason=str(err))
-                    for d in part
-                ]
-            # One record per group, a line per file: a thousand log records
-            # through Prefect's API cost seconds.
-            logger.info("\n".join(f"{o.file}: {o.status}" for o in done))
-            outcomes += done
+                outcomes += _ingest_part(part, places, locked)
+            except LockWaitExpired as err:
+                locked = err
+                logger.warning("%d file(s) left in the inbox: %s", len(part), err)
+                outcomes += [_failed(d.path, d.sha256, err.message) for d in part]
+            finally:
+                for dropped in part:
+                    dropped.release()
     if places.db.exists() and locked is None:
-        _after_files(places.db, outcomes, since)
+        outcomes.snapshot_problem = _after_files(places.db, outcomes, since)
     return outcomes
+
+
+def _ingest_part(
+    part: list[inbox.DroppedFile], places: Places, locked: LockWaitExpired | None
+) -> list[FileOutcome]:
+    logger = get_run_logger()
+    if locked is not None:
+        return [_failed(d.path, d.sha256, locked.message) for d in part]
+    try:
+        done = _ingest_group(part, places)
+    except LockWaitExpired:
+        raise
+    except Exception as err:  # a group's failure must not stop the others
+        # The files stay where they were dropped: nothing stored, nothing lost.
+        if not isinstance(err, inbox.FileChanged):
+            logger.exception("%d file(s) could not be stored", len(part))
+        reason = err.message if isinstance(err, KqcError) else str(err)
+        done = [_failed(d.path, d.sha256, reason) for d in part]
+    # One record per group, a line per file: a thousand log records
+    # through Prefect's API cost seconds.
+    logger.info("\n".join(f"{o.file}: {o.status}" for o in done))
+    return done
 
 
 def _by_holding(files: list[inbox.DroppedFile]) -> Iterator[list[inbox.DroppedFile]]:

@@ -8,6 +8,7 @@ rows and problems `prepare` would give; any other file it prepares whole."""
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import threading
 from collections.abc import Generator, Iterator
@@ -17,6 +18,7 @@ from typing import TypeVar, cast
 
 import polars as pl
 
+from kqc import inbox
 from kqc.core import columns as cols
 from kqc.core.columns import Kind
 from kqc.core.normalize import Normalized, normalize
@@ -109,17 +111,21 @@ def prepare_path(
     chunk_bytes: int = CHUNK_BYTES,
     stream_from: int = STREAM_FROM_BYTES,
     max_problems: int = MAX_PROBLEMS,
+    sha256: str | None = None,
 ) -> Prepared | Streamed:
     """`prepare` for a file on disk: a large long CSV is streamed in bounded
     memory; everything else (small files, XLSX, JSON, wide files, registers,
-    UTF-16, a quoted cell spanning lines) is read whole, as before."""
+    UTF-16, a quoted cell spanning lines) is read whole, as before. Given the
+    `sha256` the file was hashed with, the bytes parsed are hashed as they
+    are read: a file that changed since raises inbox.FileChanged (from the
+    streamed chunks, once they are all read), so its rows are never stored."""
     size = path.stat().st_size
     if size < stream_from or size <= 0:
-        return _whole(name, path, size)
+        return _whole(name, path, size, sha256)
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
     if not is_delimited(name, head):
-        return _whole(name, path, size)
+        return _whole(name, path, size, sha256)
     if size > limit(MAX_STREAMED_FILE_BYTES):
         return Prepared(None, pl.DataFrame(), [too_large(size, MAX_STREAMED_FILE_BYTES)])
     try:
@@ -129,10 +135,24 @@ def prepare_path(
     if isinstance(found, list):
         return Prepared(None, pl.DataFrame(), found)
     if found is None or cols.guess_kind(found.layout.header) != "results":
-        return _whole(name, path, size)
+        return _whole(name, path, size, sha256)
     streamed = Streamed("results", iter(()), [])
-    streamed.chunks = ahead(_chunks(found, streamed, chunk_bytes, _Tally(max_problems)))
+    chunks = _chunks(found, streamed, chunk_bytes, _Tally(max_problems), _Expected(path, sha256))
+    streamed.chunks = ahead(chunks)
     return streamed
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """The hash the bytes being parsed must have: those that were stored are
+    those that were hashed, or none of them are."""
+
+    path: Path
+    sha256: str | None
+
+    def check(self, digest: hashlib._Hash | None) -> None:
+        if self.sha256 is not None and digest is not None and digest.hexdigest() != self.sha256:
+            raise inbox.FileChanged(self.path, "changed")
 
 
 T = TypeVar("T")
@@ -185,9 +205,13 @@ def ahead(items: Generator[T, None, None]) -> Iterator[T]:
         maker.join()
 
 
-def _whole(name: str, path: Path, size: int) -> Prepared:
+def _whole(name: str, path: Path, size: int, sha256: str | None) -> Prepared:
     # Over the limit, the file is refused by its size without being read.
-    data = UnreadBytes(size) if size > limit(MAX_FILE_BYTES) else path.read_bytes()
+    if size > limit(MAX_FILE_BYTES):
+        return prepare(name, UnreadBytes(size))
+    data = path.read_bytes()
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise inbox.FileChanged(path, "changed")
     return prepare(name, data)
 
 
@@ -260,12 +284,15 @@ _KEY = ResultsSchema.to_schema().unique or []
 
 
 def _chunks(
-    found: stream.Plan, out: Streamed, chunk_bytes: int, tally: _Tally
+    found: stream.Plan, out: Streamed, chunk_bytes: int, tally: _Tally, expected: _Expected
 ) -> Generator[pl.DataFrame, None, None]:
+    digest = hashlib.sha256() if expected.sha256 is not None else None
     try:
-        yield from _checked_chunks(found, out, chunk_bytes, tally)
+        yield from _checked_chunks(found, out, chunk_bytes, tally, digest)
     except Exception as err:  # as in read_bytes: a reader bug rejects the file, never stops the run
         out.problems[:] = [_not_read(err)]
+        return
+    expected.check(digest)
 
 
 def _not_read(err: Exception) -> Problem:
@@ -273,7 +300,11 @@ def _not_read(err: Exception) -> Problem:
 
 
 def _checked_chunks(
-    found: stream.Plan, out: Streamed, chunk_bytes: int, tally: _Tally
+    found: stream.Plan,
+    out: Streamed,
+    chunk_bytes: int,
+    tally: _Tally,
+    digest: hashlib._Hash | None = None,
 ) -> Iterator[pl.DataFrame]:
     records = 0  # rows read under the header
     kept = 0  # rows left after normalizing: none means the file holds no results
@@ -285,7 +316,7 @@ def _checked_chunks(
     # `read_bytes` leaves them out of a whole file), rows to be named in the
     # errors file when results follow (kqc.core.notes).
     held: list[RawTable] = []
-    for span, data in stream.spans(found, chunk_bytes):
+    for span, data in stream.spans(found, chunk_bytes, digest):
         table = stream.table(found, span, data)
         if isinstance(table, stream.Unreadable):
             tally.add_unreadable(table)

@@ -119,7 +119,11 @@ def test_failure_between_insert_and_commit_leaves_nothing(site, monkeypatch):
     real = store.store_files
 
     def failing(*args, **kwargs):
+        checks = kwargs.pop("before_commit", None)
+
         def fault() -> None:
+            if checks is not None:
+                checks()  # the flow's own last look at the files still runs
             raise OSError("injected: disk full before commit")
 
         return real(*args, **kwargs, before_commit=fault)

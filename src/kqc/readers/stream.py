@@ -17,6 +17,7 @@ starts is then known only by parsing from the top.
 from __future__ import annotations
 
 import codecs
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,10 +188,17 @@ def _long_line(handle: BinaryIO, start: int) -> Problem:
         length += len(piece)
 
 
-def spans(found: Plan, chunk_bytes: int) -> Iterator[tuple[Span, bytes]]:
-    """The body in chunks of about `chunk_bytes`, each ending at a line end."""
+def spans(
+    found: Plan, chunk_bytes: int, digest: hashlib._Hash | None = None
+) -> Iterator[tuple[Span, bytes]]:
+    """The body in chunks of about `chunk_bytes`, each ending at a line end.
+    Given a `digest`, every byte of the file read here (the top above the body
+    first) goes into it: once the last chunk is out it holds the hash of what
+    was parsed, to be compared with the hash the file was taken with."""
     row = found.layout.header_row + 1
     with found.path.open("rb") as handle:
+        if digest is not None:
+            digest.update(handle.read(found.body_offset))
         handle.seek(found.body_offset)
         offset = found.body_offset
         while True:
@@ -201,6 +209,8 @@ def spans(found: Plan, chunk_bytes: int) -> Iterator[tuple[Span, bytes]]:
                 # The plan's scan found no line over the limit; the bound
                 # holds memory even if the file changed since.
                 data += handle.readline(limit(MAX_LINE_BYTES) + 1)
+            if digest is not None:
+                digest.update(data)
             lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
             yield Span(offset, row, len(data), lines), data
             offset += len(data)
