@@ -9,7 +9,9 @@ own directory before any XML is expanded.
 
 A sheet that reaches too far (one stray cell at XFD1048576 makes the reader
 allocate 512 GiB) is refused from its own XML before the reader opens it
-(kqc.readers.workbook_extent).
+(kqc.readers.workbook_extent), and the reader runs in a worker process with
+a memory and a time limit (kqc.readers.isolated): a workbook that still
+brings it down is refused, and the other files are read.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from kqc.core.records import RawTable
 from kqc.core.separators import decimal_mark
 from kqc.limits_input import MAX_XLSX_UNPACKED_BYTES, described, limit
 from kqc.readers.grid import HEAD_ROWS, build_table
+from kqc.readers.isolated import read_workbook
 from kqc.readers.workbook_extent import SheetLimits, sheet_problem
 from kqc.readers.xlsx_percent import percent_cells
 
@@ -127,11 +130,12 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
     problem = _archive_problem(data)
     if problem:
         return [problem]
-    return read_here(name, data, SheetLimits.current())
+    return read_workbook(name, data)
 
 
 def read_here(name: str, data: bytes, limits: SheetLimits) -> RawTable | list[Problem]:
-    """The workbook read in this process, after the archive checks."""
+    """The workbook read in this process: what `read` has a worker process
+    do (kqc.readers.isolated), after the archive checks."""
     try:
         book = fastexcel.read_excel(data)  # the sheet names and shared strings: no sheet yet
         names = book.sheet_names

@@ -1,0 +1,124 @@
+"""The workbook reader runs in a worker process: when it dies (killed, out
+of memory, overstaying), only that workbook is refused, with a sentence, and
+the next one is read by a new worker. No worker outlives kqc."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from kqc.readers import isolated, read_bytes
+from kqc.readers.isolated import HANG_FAULT
+from tests.readers.books import RESULTS_HEADER, RESULTS_ROW, far_cell_workbook, workbook
+
+SAVE_AGAIN = "save it again from Excel as .xlsx, or export the results as CSV"
+
+
+def _good() -> bytes:
+    return workbook({"Results": [RESULTS_HEADER, RESULTS_ROW]})
+
+
+def _problem(outcome) -> str:
+    assert isinstance(outcome, list), outcome
+    [problem] = outcome
+    return problem.problem
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    """Whether the process has exited (and been reaped, or is a zombie)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_one_warm_worker_reads_the_workbooks_one_after_another():
+    assert not isinstance(read_bytes("a.xlsx", _good()), list)
+    [pid] = isolated.worker_pids()
+    assert not isinstance(read_bytes("b.xlsx", _good()), list)
+    assert isolated.worker_pids() == [pid]
+
+
+def test_a_killed_reader_rejects_that_workbook_and_the_next_is_read(monkeypatch):
+    assert not isinstance(read_bytes("warm.xlsx", _good()), list)
+    [before] = isolated.worker_pids()
+    monkeypatch.setenv("KQC_FAULT", isolated.FAULT_POINT)
+    assert _problem(read_bytes("crash.xlsx", _good())) == (
+        f"the workbook could not be read: the reader was killed by signal 9 (SIGKILL); {SAVE_AGAIN}"
+    )
+    assert _gone(before) and isolated.worker_pids() == []
+    monkeypatch.delenv("KQC_FAULT")
+    table = read_bytes("next.xlsx", _good())
+    assert table.frame["Analyte"].to_list() == ["Lead"]
+
+
+def test_a_reader_out_of_memory_rejects_that_workbook_and_the_next_is_read(monkeypatch):
+    # The check let through on purpose: the native reader then really asks for
+    # 512 GiB, past the worker's memory limit, and the allocation failure
+    # aborts the worker, not kqc.
+    for setting in ("KQC_MAX_SHEET_CELLS", "KQC_MAX_SHEET_ROWS", "KQC_MAX_SHEET_COLUMNS"):
+        monkeypatch.setenv(setting, str(1 << 40))
+    monkeypatch.setenv("KQC_MAX_XLSX_READER_BYTES", str(2 << 30))
+    assert _problem(read_bytes("poison.xlsx", far_cell_workbook())) == (
+        "the workbook could not be read: the reader ran out of memory (the limit is"
+        " 2,147,483,648 bytes (set KQC_MAX_XLSX_READER_BYTES to change it));"
+        f" {SAVE_AGAIN}"
+    )
+    assert isolated.worker_pids() == []
+    assert read_bytes("next.xlsx", _good()).frame.height == 1
+
+
+def test_a_reader_that_overstays_is_stopped_and_the_workbook_rejected(monkeypatch):
+    monkeypatch.setenv("KQC_MAX_XLSX_READ_SECONDS", "1")
+    assert not isinstance(read_bytes("warm.xlsx", _good()), list)
+    [pid] = isolated.worker_pids()
+    monkeypatch.setenv("KQC_FAULT", HANG_FAULT)
+    started = time.monotonic()
+    assert _problem(read_bytes("slow.xlsx", _good())) == (
+        "the workbook could not be read within 1 seconds (set KQC_MAX_XLSX_READ_SECONDS to"
+        f" change it): {SAVE_AGAIN}"
+    )
+    assert time.monotonic() - started < 10
+    assert _gone(pid)
+    monkeypatch.delenv("KQC_FAULT")
+    assert read_bytes("next.xlsx", _good()).frame.height == 1
+
+
+_READ_AND_END = """
+import os, sys, signal
+from kqc.readers import isolated, read_bytes
+from tests.readers.books import RESULTS_HEADER, RESULTS_ROW, workbook
+read_bytes("a.xlsx", workbook({"Results": [RESULTS_HEADER, RESULTS_ROW]}))
+print(*isolated.worker_pids(), flush=True)
+if sys.argv[1] == "killed":
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _worker_of_a_process_that(ends: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_AND_END, ends],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
+    assert done.returncode == (-signal.SIGKILL if ends == "killed" else 0), done.stderr
+    [pid] = [int(p) for p in done.stdout.split()]
+    return pid
+
+
+def test_no_worker_outlives_a_kqc_that_exits():
+    assert _gone(_worker_of_a_process_that("exits"))
+
+
+def test_no_worker_outlives_a_kqc_that_is_killed():
+    # SIGKILL runs no exit handler: the kernel's parent-death signal ends the worker.
+    assert _gone(_worker_of_a_process_that("killed"))
