@@ -203,17 +203,21 @@ def read(name: str, data: bytes) -> RawTable | list[Problem]:
     return table
 
 
-def cut_short(data: bytes, delimiter: str, width: int, header_row: int | None) -> Problem | None:
+def cut_short(
+    data: bytes, delimiter: str, width: int, header_row: int | None, lines_before: int = 0
+) -> Problem | None:
     """The last line, when it is a row cut short: fewer fields than the
     header's `width` and no line break after it. A lab's export ends every
     row with one; a file that ends mid-row is a copy still under way (or one
     that died), and its last result may be cut mid-number ("1.4" of "1.42"),
     so the file is refused whole rather than read with a row missing or
-    wrong. A last row with every field and no final line break is whole."""
+    wrong. A last row with every field and no final line break is whole.
+    `data` may be the last chunk of a streamed file, `lines_before` the lines
+    of the file before it, so the row keeps its number in the whole file."""
     if not data or data.endswith((b"\n", b"\r")):
         return None
     start = data.rfind(b"\n") + 1
-    number = data.count(b"\n", 0, start) + 1
+    number = lines_before + data.count(b"\n", 0, start) + 1
     if header_row is not None and number <= header_row:
         return None  # the header itself, or the metadata above it
     last = data[start:].decode("utf-8", "replace")
