@@ -93,11 +93,12 @@ def settled(seen: Mapping[str, Seen], now: float, settle: float) -> list[str]:
 
 
 def stat_all(paths: Iterable[Path]) -> dict[str, tuple[int, int]]:
-    """Size and mtime of each path that still exists."""
+    """Size and mtime of each path that still exists (a link's own: never
+    followed, as the ingest never follows one)."""
     stats: dict[str, tuple[int, int]] = {}
     for path in paths:
         try:
-            st = path.stat()
+            st = os.lstat(path)
         except FileNotFoundError:
             continue
         stats[str(path)] = (st.st_size, st.st_mtime_ns)

@@ -1,0 +1,140 @@
+"""What the integrity checks cost: this kqc against a baseline kqc, side by
+side in one run, on the 10,000,000-row ingest and the 1,000-file inbox.
+
+    python bench/integrity_cost.py --baseline /path/to/other/venv/bin/kqc
+    python bench/integrity_cost.py --baseline ... --size tiny --runs 1   # smoke test
+
+The baseline is any other installed kqc, e.g. the release before the checks:
+
+    git archive <commit> | tar -x -C /tmp/kqc-base
+    python3 -m venv /tmp/base && /tmp/base/bin/pip install -q /tmp/kqc-base
+
+Each figure is the wall time of a fresh `kqc ingest --json` process, the
+median of --runs runs; the two versions alternate run by run (A B A B ...),
+each into a fresh copy of a register database that version made itself, so
+both see the same machine. The ratio is taken pair by pair and its median
+quoted. Every ingest is checked as in run_all.py (every file `ingested`,
+every row stored). Results go to bench/results/integrity_cost[.tiny].md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import generate  # noqa: E402
+import run_all  # noqa: E402
+
+SIDES = ("this", "baseline")
+
+
+@dataclass
+class Pairs:
+    what: str
+    walls: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in SIDES})
+    peaks: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SIDES})
+
+    def add(self, side: str, done: run_all.Run) -> None:
+        self.walls[side].append(done.wall)
+        self.peaks[side].append(done.peak_rss)
+
+    def ratios(self) -> list[float]:
+        return [a / b for a, b in zip(self.walls["this"], self.walls["baseline"], strict=True)]
+
+
+def template(kqc: list[str], folder: Path, ranges: list[tuple[int, int]]) -> Path:
+    """A database holding only the register of the batches to come, made by
+    the kqc that will ingest into it."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    rows = generate.write_register(folder / "register.csv", ranges)
+    run_all.run([*kqc, "ingest", "register.csv", "--db", "kqc.duckdb", "--json"], folder)
+    db = folder / "kqc.duckdb"
+    if run_all.counts(db) != (0, rows):
+        raise run_all.CommandFailed(f"the register was not stored whole: {run_all.counts(db)}")
+    return db
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", required=True, help="the other kqc executable")
+    parser.add_argument("--size", choices=sorted(run_all.SIZES), default="full")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    size = run_all.SIZES[args.size]
+    kqcs = {"this": run_all.kqc(), "baseline": [args.baseline]}
+    data = run_all.make_data(size, args.size)
+    run_all.compile_kqc()
+    scratch = run_all.OUT / f"integrity-{args.size}"
+    templates = {
+        (side, group): template(
+            kqcs[side],
+            scratch / f"template-{side}-{group}",
+            [data.batches[k] for k in run_all.TEMPLATE_GROUPS[group]],
+        )
+        for side in SIDES
+        for group in ("big", "many")
+    }
+    big = Pairs(f"`kqc ingest` of {data.results['big']:,} rows (one long CSV)")
+    many = Pairs(f"`kqc ingest` of an inbox of {size.many_files:,} files")
+    for i in range(args.runs):
+        for side in SIDES:
+            run_all.log(f"run {i + 1}/{args.runs}, {side}: the big file ...")
+            folder = scratch / f"big-{side}"
+            shutil.rmtree(folder, ignore_errors=True)
+            db = run_all.copy_db(templates[side, "big"], folder)
+            shutil.copyfile(data.files["big"], folder / data.files["big"].name)
+            cmd = [*kqcs[side], "ingest", data.files["big"].name, "--db", "kqc.duckdb", "--json"]
+            big.add(side, run_all.checked_ingest(cmd, folder, db, 1, data.results["big"], 0))
+        for side in SIDES:
+            run_all.log(f"run {i + 1}/{args.runs}, {side}: the inbox of many files ...")
+            folder = scratch / f"many-{side}"
+            shutil.rmtree(folder, ignore_errors=True)
+            db = run_all.copy_db(templates[side, "many"], folder)
+            shutil.copytree(data.files["many"], folder / "inbox")
+            cmd = [*kqcs[side], "ingest", "--db", "kqc.duckdb", "--json"]
+            done = run_all.checked_ingest(cmd, folder, db, size.many_files, data.results["many"], 0)
+            many.add(side, done)
+    lines = [
+        "# What the integrity checks cost",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {args.runs} alternating run(s) per"
+        f" side; this kqc against `{args.baseline}`.",
+        "",
+        "Reproduce: `python bench/integrity_cost.py --baseline OTHER/bin/kqc`",
+        "",
+        "| measure | this: wall median s (runs) | baseline: wall median s (runs)"
+        " | ratio this/baseline, median of pairs (each) | peak MB this / baseline |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for pairs in (big, many):
+        ratios = pairs.ratios()
+        cells = [
+            f"{statistics.median(pairs.walls[s]):.2f}"
+            f" ({', '.join(f'{w:.2f}' for w in pairs.walls[s])})"
+            for s in SIDES
+        ]
+        peaks = " / ".join(f"{max(pairs.peaks[s]) / 1e6:,.0f}" for s in SIDES)
+        lines.append(
+            f"| {pairs.what} | {cells[0]} | {cells[1]} | {statistics.median(ratios):.3f}"
+            f" ({', '.join(f'{r:.3f}' for r in ratios)}) | {peaks} |"
+        )
+    text = "\n".join(lines) + "\n"
+    name = "integrity_cost.md" if args.size == "full" else f"integrity_cost.{args.size}.md"
+    target = HERE / "results" / name if args.size == "full" else run_all.OUT / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
