@@ -617,14 +617,31 @@ def report(
 
 @app.command()
 def verify(
-    db: DbOption = None, archive: ArchiveOption = None, quarantine: QuarantineOption = None
+    db: DbOption = None,
+    archive: ArchiveOption = None,
+    quarantine: QuarantineOption = None,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect",
+            help="A chain head recorded earlier (TABLE:ID:HASH as verify prints it, TABLE=HASH,"
+            " a bare hash) or a heads file; repeatable. Default: the heads file beside the"
+            " snapshot, when there is one.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Check the hash chains of source_files and flag_reviews and re-hash every kept
-    file: one line per break (exit 1), or the chain heads when all is intact."""
+    """Check every table against the hash chains and the ledger, re-hash every kept
+    file and check recorded heads: one line per break (exit 1), or the chain heads
+    when all is intact."""
+    from kqc.store.chain import BadExpectation
     from kqc.store.chain import verify as verify_store
 
     where = locations(db, archive=archive, quarantine=quarantine)
-    found = verify_store(where.db, where.archive, where.quarantine)
+    try:
+        found = verify_store(where.db, where.archive, where.quarantine, expect)
+    except BadExpectation as err:
+        raise UsageError(str(err)) from err
     for problem in found.breaks:
         print(f"BROKEN {problem}")
     if found.breaks:
@@ -632,8 +649,10 @@ def verify(
         raise typer.Exit(1)
     counted = ", ".join(f"{n} {table} rows" for table, n in found.rows.items())
     print(f"intact: {counted}, {found.files} kept files re-hashed")
-    for table, head in found.heads.items():
-        print(f"head {table} {head}")
+    for source in found.checked_against:
+        print(f"recorded heads still in their chains: {source}")
+    for head in found.heads.values():
+        print(f"head {head}")
 
 
 def _show_statuses(db: Path) -> None:

@@ -60,7 +60,7 @@ def test_every_write_is_sealed_into_one_chain(stored):
     found = verify(stored, stored.parent / "archive", stored.parent / "quarantine")
     assert found.breaks == []
     assert found.files == 4
-    assert found.heads["source_files"] == rows[-1][2]
+    assert found.heads["source_files"].row_hash == rows[-1][2]
 
 
 def test_a_row_edited_by_hand_is_named_once(stored):
@@ -73,7 +73,9 @@ def test_a_row_edited_by_hand_is_named_once(stored):
 def test_a_removed_row_breaks_the_link_of_the_next(stored):
     edit(stored, "DELETE FROM source_files WHERE file_id = 2")
     assert breaks(stored) == [
-        "source_files file_id 3: link to file_id 1 broken: a row between them was removed"
+        "source_files file_id 3: link to file_id 1 broken: a row between them was removed",
+        "source_files file_id 2: recorded in the ledger but no longer in the table:"
+        " deleted by hand",
     ]
 
 

@@ -85,3 +85,61 @@ def check_chain(table: str, id_column: str, rows: Iterable[Mapping[str, object]]
         expected_prev = str(stored)
         previous_key = key
     return breaks
+
+
+def items_digest(items: Mapping[str, str | None]) -> str:
+    """SHA-256 over a ledger entry's items (key -> digest, None for a row kqc
+    removed) in key order. Each key is length-prefixed, so no two different
+    sets of items serialize alike."""
+    digest = hashlib.sha256()
+    for key in sorted(items):
+        encoded = key.encode()
+        digest.update(b"%d:%s|%s\n" % (len(encoded), encoded, (items[key] or "~").encode()))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Head:
+    """A chain's last row: what a regulator keeps to pin the chain. `row_id`
+    0 with the GENESIS hash is an empty chain."""
+
+    table: str
+    row_id: int
+    row_hash: str
+
+    def __str__(self) -> str:
+        return f"{self.table}:{self.row_id}:{self.row_hash}"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A head recorded earlier, as `kqc verify --expect` is given it: a table,
+    the row's id and hash; table and id are None when not given."""
+
+    table: str | None
+    row_id: int | None
+    row_hash: str
+    given: str  # as written, for the message
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def parse_expected(text: str) -> Expected | None:
+    """`TABLE:ID:HASH`, `TABLE=HASH` or a bare HASH (64 hex digits); None when
+    it is none of these (the caller tries it as a heads file)."""
+    text = text.strip()
+    table: str | None = None
+    row_id: int | None = None
+    value = text
+    if text.count(":") == 2:
+        table, number, value = text.split(":")
+        if not number.isdigit():
+            return None
+        row_id = int(number)
+    elif "=" in text:
+        table, value = text.split("=", 1)
+    value = value.strip().lower()
+    if len(value) != 64 or not set(value) <= _HEX:
+        return None
+    return Expected(table.strip() if table else None, row_id, value, text)

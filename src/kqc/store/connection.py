@@ -33,6 +33,10 @@ if TYPE_CHECKING:  # the read-only commands start without polars (a quarter seco
 _log = logging.getLogger(__name__)
 
 _MIGRATIONS = "migrations"
+# The migration that adds the ledger, which must record every row already
+# stored in the same transaction (kqc.store.chain.record_all): a database
+# upgraded then verifies intact, and none is left with rows the ledger lacks.
+_LEDGER_MIGRATION = 10
 _MIGRATION_TABLE_COMMENTS = (
     ("TABLE schema_migrations", "Schema changes applied to this database, one row each, in order."),
     ("COLUMN schema_migrations.version", "Number of the migration file (NNNN_name.sql)."),
@@ -188,6 +192,10 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         run(con, "BEGIN TRANSACTION")
         try:
             run(con, sql)
+            if version == _LEDGER_MIGRATION:
+                from kqc.store.chain import record_all  # it reads the tables through here
+
+                record_all(con)
             run(
                 con,
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",

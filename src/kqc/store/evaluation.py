@@ -82,6 +82,9 @@ def replace_thresholds(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, vers
     with registered(con, incoming_thresholds=incoming):
         run(con, "DELETE FROM thresholds")
         run(con, f"INSERT INTO thresholds ({names}) SELECT {names} FROM incoming_thresholds")
+    from kqc.store.chain import record_thresholds
+
+    record_thresholds(con)
 
 
 def all_batch_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -127,18 +130,25 @@ def save_potency(con: duckdb.DuckDBPyConnection, batch_ids: list[str], means: pl
     updated in place: DuckDB takes each deleted key out of the index at
     commit, which cost 1.6 s when every batch of 40,000 was re-evaluated."""
     with registered(con, wanted_batches=_wanted(batch_ids), incoming_potency=means):
-        run(
+        removed = run(
             con,
             "DELETE FROM batch_potency WHERE batch_id IN (SELECT batch_id FROM wanted_batches)"
-            " AND batch_id NOT IN (SELECT batch_id FROM incoming_potency)",
+            " AND batch_id NOT IN (SELECT batch_id FROM incoming_potency) RETURNING batch_id",
         )
-        run(
+        written = run(
             con,
             "INSERT INTO batch_potency SELECT batch_id, unit, mean_value, n, ?"
             " FROM incoming_potency ON CONFLICT (batch_id) DO UPDATE SET unit = excluded.unit,"
-            " mean_value = excluded.mean_value, n = excluded.n, updated_at = excluded.updated_at",
+            " mean_value = excluded.mean_value, n = excluded.n, updated_at = excluded.updated_at"
+            " RETURNING batch_id",
             [datetime.now(UTC)],
         )
+    from kqc.store.chain import POTENCY, record, record_rows
+
+    # What this write changed, for the ledger: the points written, and those
+    # it removed (recorded as removed, so a point deleted by hand still shows).
+    record(con, POTENCY.name, {batch_id: None for (batch_id,) in removed})
+    record_rows(con, POTENCY, (batch_id for (batch_id,) in written))
 
 
 class Query(NamedTuple):
@@ -233,11 +243,14 @@ def merge_flags(con: duckdb.DuckDBPyConnection, batch_ids: list[str], flags: pl.
     now = datetime.now(UTC)
     incoming = flags.with_columns(_hash(flags))
     with registered(con, wanted_batches=_wanted(batch_ids), incoming_flags=incoming):
-        run(
+        # Each statement returns the flags it wrote: the ledger records those,
+        # as they are left, and only those (a flag no statement touched keeps
+        # the digest it was recorded with).
+        written = run(
             con,
             "UPDATE flags SET status = 'resolved', updated_at = ?"
             " WHERE batch_id IN (SELECT batch_id FROM wanted_batches) AND status != 'resolved'"
-            " AND flag_id NOT IN (SELECT flag_id FROM incoming_flags)",
+            " AND flag_id NOT IN (SELECT flag_id FROM incoming_flags) RETURNING flag_id",
             [now],
         )
         changed = frame(
@@ -250,23 +263,26 @@ def merge_flags(con: duckdb.DuckDBPyConnection, batch_ids: list[str], flags: pl.
             # Same finding, new wording or thresholds version: refresh in place,
             # keeping the review (only rows that differ are written).
             refreshed = ("severity", "unit", "basis", "source", "threshold_version", "message")
-            run(
+            written += run(
                 con,
                 f"UPDATE flags SET {', '.join(f'{c} = i.{c}' for c in refreshed)}"
                 " FROM incoming_flags i WHERE flags.flag_id = i.flag_id AND ("
                 + " OR ".join(f"flags.{c} IS DISTINCT FROM i.{c}" for c in refreshed)
-                + ")",
+                + ") RETURNING flags.flag_id",
             )
             values = ", ".join(_FLAG_VALUES)
-            run(
+            written += run(
                 con,
                 f"INSERT INTO flags (flag_id, {values}, evidence_hash, status, created_at,"
                 f" updated_at) SELECT i.flag_id, {', '.join(f'i.{c}' for c in _FLAG_VALUES)},"
                 " i.evidence_hash, 'open', coalesce(c.created_at, ?), ?"
                 " FROM incoming_flags i LEFT JOIN changed_flags c USING (flag_id)"
-                " WHERE i.flag_id NOT IN (SELECT flag_id FROM flags)",
+                " WHERE i.flag_id NOT IN (SELECT flag_id FROM flags) RETURNING flag_id",
                 [now, now],
             )
+    from kqc.store.chain import FLAGS, record_rows
+
+    record_rows(con, FLAGS, (flag_id for (flag_id,) in written))
 
 
 def queued_batch_ids(con: duckdb.DuckDBPyConnection) -> list[str]:

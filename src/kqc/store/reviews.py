@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kqc.errors import UsageError
-from kqc.store.chain import CHAINS, next_review_id, seal
+from kqc.store.chain import CHAINS, FLAGS, next_review_id, record_rows, seal
 from kqc.store.connection import run, transaction
 from kqc.store.queries import require_database
 
@@ -69,4 +69,5 @@ def record_review(db: Path, flag_id: str, decision: str, reviewer: str, note: st
             "UPDATE flags SET status = ?, updated_at = ? WHERE flag_id = ?",
             [DECISIONS[decision], now, flag_id],
         )
+        record_rows(con, FLAGS, [flag_id])
     return Review(flag_id, batch_id, rule, decision, DECISIONS[decision], reviewer.strip(), now)

@@ -12,7 +12,20 @@ import duckdb
 import polars as pl
 
 from kqc.core.records import REGISTER_SCHEMA, RESULT_SCHEMA
-from kqc.store.chain import CHAINS, seal
+from kqc.store.chain import (
+    BATCHES,
+    CHAINS,
+    RESULTS,
+    Chunk,
+    Digest,
+    canonical_frame,
+    chunk_of,
+    epoch_us,
+    record,
+    record_rows,
+    record_supersessions,
+    seal,
+)
 from kqc.store.connection import connect, registered, run
 from kqc.store.errors import DatabaseLocked, StoreError
 
@@ -26,6 +39,9 @@ class FileRecord:
     size_bytes: int
     error_count: int
     stored_as: str
+    # SHA-256 of the <name>.errors.csv written beside a quarantined file, so
+    # `kqc verify` can tell when that list was edited; None when none was.
+    errors_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,7 @@ def _insert_files(con: duckdb.DuckDBPyConnection, files: list[tuple[FileRecord, 
     the hash chain)."""
     names = (
         "file_name, sha256, status, kind, received_at, row_count, error_count,"
-        " stored_as, size_bytes"
+        " stored_as, size_bytes, errors_sha256"
     )
     rows = [
         (
@@ -123,13 +139,14 @@ def _insert_files(con: duckdb.DuckDBPyConnection, files: list[tuple[FileRecord, 
             f.error_count,
             f.stored_as,
             f.size_bytes,
+            f.errors_sha256,
         )
         for f, status, count in files
     ]
     if len(rows) == 1:
         run(
             con,
-            f"INSERT INTO source_files ({names}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO source_files ({names}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             list(rows[0]),
         )
         return
@@ -145,6 +162,7 @@ def _insert_files(con: duckdb.DuckDBPyConnection, files: list[tuple[FileRecord, 
             "error_count": pl.Int64,
             "stored_as": pl.String,
             "size_bytes": pl.Int64,
+            "errors_sha256": pl.String,
             "ord": pl.Int64,
         },
         orient="row",
@@ -156,24 +174,30 @@ def _insert_files(con: duckdb.DuckDBPyConnection, files: list[tuple[FileRecord, 
         )
 
 
-def _insert_results(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+def _insert_results(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, now: datetime) -> Chunk:
     """Rows of `frame` (RESULT_SCHEMA plus source_sha256), numbered in frame
-    order with ids drawn from results_seq. Read by DuckDB's scan of the local
-    frame, not `registered`: a registered Arrow table stays alive until the
-    transaction ends, so a streamed file's chunks would all be held at once
-    (1.6 GB against 0.85 GB for 3,000,000 rows)."""
+    order with ids drawn from results_seq; returns them as the digest reads
+    them (kqc.store.chain.RESULTS), which is also what DuckDB inserts from:
+    the one conversion to Arrow serves both. Read by DuckDB's scan of the
+    local table, not `registered`: a registered Arrow table stays alive until
+    the transaction ends, so a streamed file's chunks would all be held at
+    once (1.6 GB against 0.85 GB for 3,000,000 rows)."""
     names = ", ".join((*_RESULT_COLUMNS, "source_sha256"))
     first = _result_ids(con, frame.height)
-    incoming_results = frame.select(  # noqa: F841
+    numbered = frame.select(
         (pl.int_range(frame.height, dtype=pl.Int64) + first).alias("result_id"),
         *_RESULT_COLUMNS,
         "source_sha256",
+        pl.lit(epoch_us(now), pl.Int64).alias("loaded_at"),
     )
+    chunk = chunk_of(canonical_frame(numbered, RESULTS), RESULTS)
+    incoming_results = chunk.table  # noqa: F841
     con.execute(
         f"INSERT INTO results (result_id, {names}, loaded_at)"
         f" SELECT result_id, {names}, ? FROM incoming_results",
-        [datetime.now(UTC)],
+        [now],
     )
+    return chunk
 
 
 def _result_ids(con: duckdb.DuckDBPyConnection, count: int) -> int:
@@ -255,6 +279,12 @@ def _supersede(con: duckdb.DuckDBPyConnection, order: list[str], samples: list[s
             [now],
         )
         _enqueue(con, "SELECT batch_id FROM amended", now)
+        touched = run(
+            con,
+            "SELECT DISTINCT source_sha256 FROM results"
+            " WHERE result_id IN (SELECT result_id FROM amended) ORDER BY 1",
+        )
+        record_supersessions(con, [sha for (sha,) in touched])
     finally:
         run(con, "DROP TABLE amended")
 
@@ -272,13 +302,14 @@ def _upsert_batches(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None
     )
     latest = frame.unique("batch_id", keep="last", maintain_order=True)
     with registered(con, incoming_batches=latest.select(*_REGISTER_COLUMNS, "source_sha256")):
-        run(
+        written = run(
             con,
             f"INSERT INTO batches ({names}, source_sha256, updated_at)"
             f" SELECT {names}, source_sha256, ? FROM incoming_batches"
-            f" ON CONFLICT (batch_id) DO UPDATE SET {replaced}",
+            f" ON CONFLICT (batch_id) DO UPDATE SET {replaced} RETURNING batch_id",
             [datetime.now(UTC)],
         )
+    record_rows(con, BATCHES, (batch_id for (batch_id,) in written))
 
 
 def _queue(con: duckdb.DuckDBPyConnection, batch_ids: pl.Series) -> None:
@@ -326,6 +357,7 @@ def store_files(
     Many small files cost one transaction instead of one each. `before_commit`
     lets a test inject a fault at the last moment."""
     statuses: list[Literal["ingested", "duplicate", "rejected"]] = []
+    now = datetime.now(UTC)
     with connect(path) as con:
         run(con, "BEGIN TRANSACTION")
         try:
@@ -339,6 +371,7 @@ def store_files(
             order: list[str] = []
             samples: list[pl.Series] = []
             batch_ids: list[pl.Series] = []
+            digests: dict[str, str] = {}  # each file's results, for the ledger
             for f in files:
                 sha = f.record.sha256
                 if f.rejected:
@@ -357,9 +390,10 @@ def store_files(
                     order.append(sha)
                 elif f.results is not None:
                     chunks = iter(f.results)  # streamed: stored chunk by chunk
+                    digest = Digest(RESULTS)
                     try:
                         for chunk in chunks:
-                            _insert_results(con, _tagged(chunk, sha))
+                            digest.update(_insert_results(con, _tagged(chunk, sha), now))
                             rows += chunk.height
                             samples.append(chunk.get_column("sample_id").unique())
                             batch_ids.append(chunk.get_column("batch_id").unique())
@@ -370,6 +404,8 @@ def store_files(
                     if f.problems_after is not None and f.problems_after():
                         raise RejectedWhileStoring(f"{f.record.file_name} has problems")
                     order.append(sha)
+                    if digest.rows:
+                        digests[sha] = digest.hexdigest()
                 if f.register is not None:
                     registers.append(_tagged(f.register, sha))
                     batch_ids.append(f.register.get_column("batch_id"))
@@ -378,7 +414,14 @@ def store_files(
                 statuses.append("ingested")
             if held:
                 together = _together(held)
-                _insert_results(con, together)
+                stored = _insert_results(con, together, now)
+                start = 0
+                for one, sha in held:  # each file's rows lie together, in order
+                    if one.height:
+                        digest = Digest(RESULTS)
+                        digest.update(stored, start, start + one.height)
+                        digests[sha] = digest.hexdigest()
+                    start += one.height
                 samples.append(together.get_column("sample_id").unique())
                 batch_ids.append(together.get_column("batch_id").unique())
             if len(order) > 1 or (order and had_results):
@@ -387,6 +430,7 @@ def store_files(
                 _upsert_batches(con, pl.concat(registers, how="vertical_relaxed"))
             if batch_ids:
                 _queue(con, pl.concat(batch_ids))
+            record(con, "results", digests, now)
             _insert_files(con, recorded)
             _seal_all(con)
             if before_commit is not None:
