@@ -5,6 +5,8 @@ between repeats, blank rows and bad cells."""
 
 from __future__ import annotations
 
+import hashlib
+
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -300,3 +302,26 @@ def test_a_2_gb_file_that_cannot_be_streamed_is_refused_unread(tmp_path, name):
     (problem,) = outcome.problems
     assert problem.problem.startswith("the file is 2,147,483,648 bytes, over the limit of")
     assert "KQC_MAX_FILE_BYTES" in problem.problem
+
+
+def test_a_file_cut_short_mid_row_is_refused_naming_the_row_as_read_whole(tmp_path):
+    cut = HEADER + rows(400) + "Acme,KR-0050,S-00100,Lead"  # a copy still under way
+    outcome = same_as_whole(tmp_path, cut, chunk_bytes=300)
+    [problem] = outcome.problems
+    assert problem.row == 402 and "cut short" in problem.problem
+    whole_last_row = same_as_whole(tmp_path, HEADER + rows(400) + "Acme,KR-9,S-9,Lead,0.2,ppm,0.01")
+    assert whole_last_row.problems == [] and whole_last_row.rows == 401
+
+
+def test_a_streamed_file_is_checked_against_the_hash_it_was_taken_with(tmp_path):
+    from kqc.inbox import FileChanged
+
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + rows(100))
+    taken = hashlib.sha256(path.read_bytes()).hexdigest()
+    outcome = prepare_path(path.name, path, chunk_bytes=300, stream_from=0, sha256=taken)
+    assert isinstance(outcome, Streamed) and len(list(outcome.chunks)) > 1
+    path.write_text(HEADER + rows(100, start=1))  # the same size, other bytes
+    outcome = prepare_path(path.name, path, chunk_bytes=300, stream_from=0, sha256=taken)
+    with pytest.raises(FileChanged):
+        list(outcome.chunks)

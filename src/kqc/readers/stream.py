@@ -33,6 +33,7 @@ from kqc.readers.delimited import (
     Layout,
     careful_frame,
     cp1252_problem,
+    cut_short,
     fast_frame,
     head_lines,
     layout,
@@ -227,6 +228,12 @@ def table(found: Plan, span: Span, data: bytes) -> RawTable | Unreadable:
     """One chunk's rows, as `read` would give them from the whole file."""
     shape = found.layout
     utf8 = data if found.encoding == "utf-8" else data.decode("cp1252").encode("utf-8")
+    if not data.endswith((b"\n", b"\r")):  # only the last chunk can end mid-line
+        cut = cut_short(
+            utf8, shape.delimiter, len(shape.header), None, lines_before=span.first_row - 1
+        )
+        if cut is not None:
+            return Unreadable([cut], long_cells=False)
     frame: pl.DataFrame | list[Problem] | None = fast_frame(utf8, shape, span.first_row, span.lines)
     if frame is None:
         frame = careful_frame(utf8.decode("utf-8"), shape, span.first_row)
