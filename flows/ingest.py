@@ -29,6 +29,7 @@ from kqc.errors import KqcError
 from kqc.flows.evaluate import Evaluated, evaluate_pending
 from kqc.flows.prepare import Prepared, Streamed, prepare_path
 from kqc.flows.prepare_many import prepare_many
+from kqc.limits_input import check_all
 from kqc.settings import group_files, lock_wait_seconds, stable_seconds
 from kqc.store.connection import LockWaitExpired
 from kqc.store.publish import publish
@@ -424,6 +425,7 @@ def ingest_flow(paths: list[Path], places: Places) -> IngestRun:
     """Ingest every file under `paths`, then evaluate the batches they touched
     (every batch when the thresholds changed), publish the snapshot and record
     what the run changed."""
+    check_all()  # a bad KQC_* limit stops the run before any file is read or moved
     with runlock.ingest_run(places.db, lock_wait_seconds()):
         return _ingest_all(paths, places)
 

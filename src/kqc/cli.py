@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
 import sys
 from enum import StrEnum
@@ -51,7 +52,7 @@ QuarantineOption = Annotated[
 ]
 
 
-def _run_ingest(paths: list[Path], where: Locations) -> list[Any]:
+def _run_ingest(paths: list[Path], where: Locations) -> Any:
     """Run the Prefect ingest flow with Prefect's output kept in the log."""
     quiet.mute_prefect(where.logs / "kqc.log")
     from kqc.flows.server_start import (  # Prefect loads only here
@@ -68,7 +69,7 @@ def _run_ingest(paths: list[Path], where: Locations) -> list[Any]:
     _check_thresholds()
     places = Places(db=where.db, archive=where.archive, quarantine=where.quarantine)
     with heartbeats_only_where_read(server):
-        return list(ingest_flow(paths, places))
+        return ingest_flow(paths, places)  # an IngestRun: the outcomes, and what was left
 
 
 def _short(path: str | None, base: Path) -> str:
@@ -80,10 +81,11 @@ def _short(path: str | None, base: Path) -> str:
         return path
 
 
-def _show_outcomes(outcomes: list[Any], as_json: bool, base: Path) -> None:
+def _show_outcomes(outcomes: Any, as_json: bool, base: Path) -> None:
     if as_json:
         for outcome in outcomes:
             print(_json(outcome.as_dict()))
+        _show_left(outcomes, base, quiet.user_stderr())  # stdout holds the JSON lines only
         return
     from rich.console import Console
     from rich.markup import escape as rich_escape
@@ -92,6 +94,7 @@ def _show_outcomes(outcomes: list[Any], as_json: bool, base: Path) -> None:
     console = Console()
     if not outcomes:
         console.print("Nothing to ingest.")
+        _show_left(outcomes, base, sys.stdout)
         return
 
     # A dropped file's name and the reasons quoting its cells are the lab's
@@ -124,6 +127,31 @@ def _show_outcomes(outcomes: list[Any], as_json: bool, base: Path) -> None:
         elif o.status == "failed":
             reason = escape(o.reason or "")
             console.print(f"[yellow]{escape(o.file)}[/] left in the inbox: {reason}")
+    sys.stdout.flush()
+    _show_left(outcomes, base, sys.stdout)
+
+
+def _show_left(outcomes: Any, base: Path, stream: Any) -> None:
+    """Every inbox entry the run left alone, with why: no file waits without a word."""
+    from kqc.inbox import printable_name
+
+    for left in getattr(outcomes, "left", []):
+        try:
+            where = left.path.relative_to(base)
+        except ValueError:
+            where = left.path
+        print(
+            f"{printable_name(str(where))}: left in the inbox for now: {left.reason}", file=stream
+        )
+
+
+def _snapshot_code(outcomes: Any) -> int:
+    """1 when the snapshot could not be published (the last good one is kept)."""
+    problem = getattr(outcomes, "snapshot_problem", None)
+    if problem is None:
+        return 0
+    _error(f"the snapshot for regulators was not published: {problem}")
+    return 1
 
 
 def _exit_code(outcomes: list[Any]) -> int:
@@ -146,7 +174,8 @@ def ingest(
     where = locations(db, inbox=inbox, archive=archive, quarantine=quarantine)
     check_all()  # a bad KQC_* value stops here, before any file moves
     if paths:
-        missing = [p for p in paths if not p.exists()]
+        # A link is not followed here either: the flow refuses it with its reason.
+        missing = [p for p in paths if not os.path.lexists(p)]
         if missing:
             raise UsageError(f"no such file or folder: {missing[0]} — check the path")
         targets = [p.absolute() for p in paths]
@@ -155,7 +184,7 @@ def ingest(
         targets = [where.inbox]
     outcomes = _run_ingest(targets, where)
     _show_outcomes(outcomes, as_json, where.db.parent)
-    raise typer.Exit(_exit_code(outcomes))
+    raise typer.Exit(max(_exit_code(outcomes), _snapshot_code(outcomes)))
 
 
 class Format(StrEnum):

@@ -10,6 +10,7 @@ The moments "while a run reads it" are reached by wrapping one of the flow's
 own steps so it changes the file first (a fault injected, nothing faked)."""
 
 import hashlib
+import json
 import os
 import threading
 from pathlib import Path
@@ -283,3 +284,55 @@ def test_a_large_file_appended_to_while_it_streams_is_rolled_back(site, monkeypa
     assert not site.db.exists() or query(site.db, "SELECT count(*) FROM results") == [(0,)]
     assert path.read_bytes() == large + extra
     assert not site.archive.exists() or not any(site.archive.iterdir())
+
+
+@pytest.fixture(scope="module")
+def command(tmp_path_factory):
+    """`kqc ingest --json` as a person runs it, over an inbox holding a link to
+    a secret, a named pipe, a hidden file and a file named like an errors
+    report beside a good file."""
+    import subprocess
+    import sys
+
+    home = tmp_path_factory.mktemp("command")
+    box = home / "inbox"
+    box.mkdir()
+    secret = home / "shadow"
+    secret.write_bytes(SECRET)
+    (box / "link.csv").symlink_to(secret)
+    os.mkfifo(box / "pipe.csv")
+    (box / "..csv").write_bytes(GOOD)
+    (box / "x.errors.csv").write_bytes(FIRST)
+    (box / "good.csv").write_bytes(SECOND)
+    env = {k: v for k, v in os.environ.items() if k != "KQC_DB"}
+    done = subprocess.run(
+        [sys.executable, "-m", "kqc", "ingest", "--json"],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return home, done
+
+
+def test_the_command_gives_every_inbox_entry_an_outcome_or_a_printed_reason(command):
+    home, done = command
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]  # stdout: JSON lines only
+    outcomes = {line["file"]: line for line in lines}
+    assert outcomes["good.csv"]["status"] == "ingested"
+    assert outcomes["x.errors.csv"]["status"] == "ingested"  # not special in the inbox
+    assert outcomes["link.csv"]["status"] == "failed"
+    assert outcomes["pipe.csv"]["status"] == "failed"
+    assert "..csv: left in the inbox for now: a hidden file" in done.stderr
+    assert (home / "inbox" / "..csv").read_bytes() == GOOD
+    assert done.returncode == 1  # a link and a pipe are something to act on
+
+
+def test_no_text_from_outside_a_dropped_file_reaches_the_output_or_the_database(command):
+    home, done = command
+    assert "SECRET" not in done.stdout + done.stderr
+    assert "SECRET" not in (home / "kqc.duckdb").read_bytes().decode("latin-1")
+    for kept in (home / "archive").iterdir():
+        assert b"SECRET" not in kept.read_bytes()
