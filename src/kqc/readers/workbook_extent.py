@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -112,11 +113,17 @@ def column_number(letters: str) -> int:
     return number
 
 
-def sheet_problem(data: bytes, sheet_name: str, limits: SheetLimits) -> Problem | None:
+def sheet_problem(
+    data: bytes,
+    sheet_name: str,
+    limits: SheetLimits,
+    unpacked: Mapping[str, bytes] | None = None,
+) -> Problem | None:
     """A problem when the sheet (as the workbook names it) reaches past the
     limits; None when it does not. Call it after the archive checks, which
-    bound what a member may unpack to. A sheet whose part cannot be found by
-    name has every worksheet of the workbook checked instead."""
+    bound what a member may unpack to (and may have unpacked the sheets
+    already: `unpacked`, by part name). A sheet whose part cannot be found
+    by name has every worksheet of the workbook checked instead."""
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         try:
             path = sheet_path(archive, sheet_name)
@@ -129,7 +136,8 @@ def sheet_problem(data: bytes, sheet_name: str, limits: SheetLimits) -> Problem 
             else [n for n in archive.namelist() if n.startswith("xl/worksheets/")]
         )
         for part in parts:
-            extent = over_limits(archive.read(part), limits)
+            xml = unpacked[part] if unpacked and part in unpacked else archive.read(part)
+            extent = over_limits(xml, limits)
             if extent is not None:
                 return too_far(sheet_name, extent, limits)
     return None

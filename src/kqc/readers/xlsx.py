@@ -42,7 +42,11 @@ _CHUNK = 1 << 20
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature … name length, extra length
 
 
-def _archive_problem(data: bytes) -> Problem | None:
+def _archive_problem(data: bytes, worksheets: dict[str, bytes] | None = None) -> Problem | None:
+    """A problem when the archive is not a workbook or unpacks too large.
+    Each member is unpacked once here to prove its size; given `worksheets`,
+    the sheets' XML is kept there, so the check of a sheet's reach
+    (kqc.readers.workbook_extent) need not unpack it again."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
@@ -66,21 +70,27 @@ def _archive_problem(data: bytes) -> Problem | None:
         )
     if not any(i.filename.startswith("xl/worksheets/") for i in infos):
         return file_problem("this zip file holds no worksheet: drop an XLSX workbook or a CSV")
-    dishonest = next((i for i in infos if not _honest_size(data, i)), None)
-    if dishonest is not None:
-        return file_problem(
-            f"the workbook's part {dishonest.filename[:100]} unpacks to more than the"
-            f" {dishonest.file_size:,} bytes its directory declares (or cannot be unpacked):"
-            " refused as unsafe; save it again from the spreadsheet program"
-        )
+    for info in infos:
+        kept: list[bytes] | None = None
+        if worksheets is not None and info.filename.startswith("xl/worksheets/"):
+            kept = []
+        if not _honest_size(data, info, kept):
+            return file_problem(
+                f"the workbook's part {info.filename[:100]} unpacks to more than the"
+                f" {info.file_size:,} bytes its directory declares (or cannot be unpacked):"
+                " refused as unsafe; save it again from the spreadsheet program"
+            )
+        if worksheets is not None and kept is not None:
+            worksheets[info.filename] = b"".join(kept)
     return None
 
 
-def _honest_size(data: bytes, info: zipfile.ZipInfo) -> bool:
+def _honest_size(data: bytes, info: zipfile.ZipInfo, kept: list[bytes] | None = None) -> bool:
     """Whether the member unpacks to no more than its declared size. The
     sizes above are the archive's own claims; the workbook reader trusts them
     no further than this, so a forged directory cannot hide a bomb. Streams
-    in 1 MiB pieces and stops one byte past the claim."""
+    in 1 MiB pieces and stops one byte past the claim; the pieces go to
+    `kept` when given."""
     view = memoryview(data)
     start = info.header_offset
     signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(view, start)
@@ -89,6 +99,8 @@ def _honest_size(data: bytes, info: zipfile.ZipInfo) -> bool:
     begin = start + _LOCAL_HEADER.size + name_length + extra_length
     packed = view[begin : begin + info.compress_size]
     if info.compress_type == zipfile.ZIP_STORED:
+        if kept is not None:
+            kept.append(bytes(packed))
         return len(packed) == info.file_size
     if info.compress_type != zipfile.ZIP_DEFLATED:
         return False
@@ -97,9 +109,16 @@ def _honest_size(data: bytes, info: zipfile.ZipInfo) -> bool:
     pending: bytes | memoryview = packed
     try:
         while pending and produced <= info.file_size:
-            produced += len(inflater.decompress(pending, _CHUNK))
+            piece = inflater.decompress(pending, _CHUNK)
+            produced += len(piece)
             pending = inflater.unconsumed_tail
-        produced += len(inflater.flush(_CHUNK)) if produced <= info.file_size else 0
+            if kept is not None:
+                kept.append(piece)
+        if produced <= info.file_size:
+            piece = inflater.flush(_CHUNK)
+            produced += len(piece)
+            if kept is not None:
+                kept.append(piece)
     except zlib.error:
         return False
     return produced <= info.file_size
@@ -127,26 +146,27 @@ def _exact_cells(text: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFrame:
 
 
 def read(name: str, data: bytes) -> RawTable | list[Problem]:
-    problem = _archive_problem(data)
-    if problem:
-        return [problem]
     return read_workbook(name, data)
 
 
 def read_here(name: str, data: bytes, limits: SheetLimits) -> RawTable | list[Problem]:
     """The workbook read in this process: what `read` has a worker process
-    do (kqc.readers.isolated), after the archive checks."""
+    do (kqc.readers.isolated)."""
+    worksheets: dict[str, bytes] = {}
+    problem = _archive_problem(data, worksheets)
+    if problem:
+        return [problem]
     try:
         book = fastexcel.read_excel(data)  # the sheet names and shared strings: no sheet yet
         names = book.sheet_names
         chosen = next((n for n in names if n.strip().casefold() == "results"), names[0])
-        first = _sheet_table(book, chosen, data, limits)
+        first = _sheet_table(book, chosen, data, limits, worksheets)
         if chosen != names[0] or _recognized(first):
             return _on_sheet(first, chosen, names)
         # A cover sheet first ('Summary', the lab's letterhead) and the table
         # on another: the first other sheet whose columns kqc knows.
         for other in names[1:]:
-            table = _sheet_table(book, other, data, limits)
+            table = _sheet_table(book, other, data, limits, worksheets)
             if _recognized(table):
                 return _on_sheet(table, other, names)
         return first
@@ -175,10 +195,10 @@ def _recognized(table: RawTable | list[Problem]) -> bool:
 
 
 def _sheet_table(
-    book: Any, chosen: str, data: bytes, limits: SheetLimits
+    book: Any, chosen: str, data: bytes, limits: SheetLimits, worksheets: dict[str, bytes]
 ) -> RawTable | list[Problem]:
     # The reader allocates the sheet's whole rectangle: its reach is checked first.
-    if (too_far := sheet_problem(data, chosen, limits)) is not None:
+    if (too_far := sheet_problem(data, chosen, limits, worksheets)) is not None:
         return [too_far]
     # header_row=None with skip_rows=0 keeps leading empty rows: row i is sheet row i+1.
     text = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="string").to_polars()
@@ -187,7 +207,7 @@ def _sheet_table(
         return [file_problem(f"the sheet '{chosen}' is empty")]
     cells = _exact_cells(text, numbers)
     rows = [["" if v is None else v for v in row] for row in cells.iter_rows()]
-    for r, c in percent_cells(data, chosen):
+    for r, c in percent_cells(data, chosen, worksheets):
         if r < len(rows) and c < numbers.width and (shown := numbers[r, c]) is not None:
             # 0.0152 shown as 1.52 %: read as the person reading the sheet reads it
             rows[r][c] = f"{shown * 100:.12g}%"

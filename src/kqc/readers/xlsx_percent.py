@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from collections.abc import Mapping
 from xml.etree import ElementTree
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -26,18 +27,24 @@ _ATTRIBUTE = re.compile(rb'\b(r|s|t)="([^"]*)"')
 _REFERENCE = re.compile(r"^([A-Z]+)(\d+)$")
 
 
-def percent_cells(data: bytes, sheet_name: str) -> set[tuple[int, int]]:
+def percent_cells(
+    data: bytes, sheet_name: str, unpacked: Mapping[str, bytes] | None = None
+) -> set[tuple[int, int]]:
     """(row, column) of each numeric cell shown as a percentage, numbered as
     fastexcel numbers its frame: row 0 is the sheet's row 1, column 0 the
     first column holding a value. Empty when nothing is shown as one (or the
-    parts cannot be found: the cells are then read as stored)."""
+    parts cannot be found: the cells are then read as stored). `unpacked`
+    holds sheets' XML already unpacked, by part name."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             styles = _percent_styles(archive)
             if not styles:
                 return set()
             sheet = sheet_path(archive, sheet_name)
-            xml = archive.read(sheet) if sheet else b""
+            if unpacked and sheet and sheet in unpacked:
+                xml = unpacked[sheet]
+            else:
+                xml = archive.read(sheet) if sheet else b""
     except (KeyError, zipfile.BadZipFile, ElementTree.ParseError, OSError):
         return set()
     return _cells_styled(xml, styles)
