@@ -64,6 +64,7 @@ FAULT_POINT = "xlsx_reader"
 HANG_FAULT = "xlsx_reader_hang"
 
 _HEADER = struct.Struct("!IQ")  # header length, payload length
+_SETTINGS = "KQC_"
 _SAVE_AGAIN = "save it again from Excel as .xlsx, or export the results as CSV"
 _PR_SET_PDEATHSIG = 1
 _STARTED = b"kqc-workbook-reader ready\n"
@@ -73,7 +74,9 @@ _STARTED = b"kqc-workbook-reader ready\n"
 class Request:
     name: str
     limits: SheetLimits
-    fault: str | None
+    # kqc's own settings (KQC_*) as they are now: the worker started earlier,
+    # and every limit is read when a file is checked.
+    settings: dict[str, str]
 
 
 class _WorkerGone(Exception):
@@ -155,7 +158,8 @@ _pool_lock = threading.Lock()
 
 def read_workbook(name: str, data: bytes) -> RawTable | list[Problem]:
     """`kqc.readers.xlsx.read_here(name, data, limits)`, run in a worker."""
-    request = Request(name, SheetLimits.current(), os.environ.get(faults.ENV))
+    settings = {k: v for k, v in os.environ.items() if k.startswith(_SETTINGS)}
+    request = Request(name, SheetLimits.current(), settings)
     seconds = limit(MAX_XLSX_READ_SECONDS)
     try:
         worker = _take(limit(MAX_XLSX_READER_BYTES))
@@ -284,7 +288,7 @@ def _ask(
             "cells": request.limits.cells,
             "rows": request.limits.rows,
             "columns": request.limits.columns,
-            "fault": request.fault,
+            "settings": request.settings,
         }
     ).encode()
     stdin, stdout = worker.process.stdin, worker.process.stdout
@@ -388,12 +392,11 @@ def serve() -> None:
         head_length, data_length = _HEADER.unpack(lengths)
         request = json.loads(requests.read(head_length))
         data = requests.read(data_length)
-        if request["fault"]:
-            os.environ[faults.ENV] = request["fault"]
-        else:
-            os.environ.pop(faults.ENV, None)
+        for stale in [k for k in os.environ if k.startswith(_SETTINGS)]:
+            del os.environ[stale]
+        os.environ.update(request["settings"])
         faults.point(FAULT_POINT)
-        if request["fault"] == HANG_FAULT:  # the tests' stand-in for a reader that never ends
+        if os.environ.get(faults.ENV) == HANG_FAULT:  # the tests' reader that never ends
             time.sleep(3600)
         limits = SheetLimits(request["cells"], request["rows"], request["columns"])
         try:
@@ -402,6 +405,8 @@ def serve() -> None:
             # A heap that ran out is not trusted with the next workbook.
             _answer(answers, [file_problem(_memory_sentence())], retire=True)
             return
+        except Exception as err:  # as in read_bytes: a reader bug rejects the file
+            outcome = [file_problem(f"the file could not be read ({type(err).__name__}: {err})")]
         del data
         _answer(answers, outcome)
 
