@@ -122,3 +122,29 @@ def test_no_worker_outlives_a_kqc_that_exits():
 def test_no_worker_outlives_a_kqc_that_is_killed():
     # SIGKILL runs no exit handler: the kernel's parent-death signal ends the worker.
     assert _gone(_worker_of_a_process_that("killed"))
+
+
+_MANY_FILES_OPEN = """
+import os, resource
+from kqc.readers import read_bytes
+from tests.readers.books import RESULTS_HEADER, RESULTS_ROW, workbook
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+table = read_bytes("a.xlsx", workbook({"Results": [RESULTS_HEADER, RESULTS_ROW]}))
+print(max(held), table.frame.height)
+"""
+
+
+def test_a_run_holding_many_files_open_still_reads_its_workbooks():
+    # The worker's pipes then get descriptors past 1023, which select() cannot wait on.
+    done = subprocess.run(
+        [sys.executable, "-c", _MANY_FILES_OPEN],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
+    assert done.returncode == 0, done.stderr
+    highest, rows = map(int, done.stdout.split())
+    assert highest > 1024 and rows == 1

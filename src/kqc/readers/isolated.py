@@ -324,12 +324,13 @@ def _read_exact(fd: int, size: int, deadline: float) -> bytes:
     """`size` bytes from the pipe, waiting no later than the deadline."""
     chunks: list[bytes] = []
     wanted = size
+    # poll, not select: select cannot wait on a descriptor numbered past 1023,
+    # which a long run holding many files open may well hand out.
+    waiting = select.poll()
+    waiting.register(fd, select.POLLIN)
     while wanted:
         left = deadline - time.monotonic()
-        if left <= 0:
-            raise _Overstayed
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
+        if left <= 0 or not waiting.poll(max(1, int(left * 1000))):
             raise _Overstayed
         chunk = os.read(fd, min(wanted, 1 << 20))
         if not chunk:
