@@ -45,17 +45,17 @@ import polars as pl
 from kqc import faults
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
-from kqc.limits_input import described, limit
+from kqc.limits_input import described, limit, register
 from kqc.readers.workbook_extent import SheetLimits
 
 # Address space of the worker. Reading the benchmark's 50,000-row workbook
 # peaks at about 250 MB, and a sheet at the cell limit (kqc.readers.
 # workbook_extent) at about 1.3 GB; Polars and fastexcel reserve more
 # address space than they touch, so the limit leaves room above both.
-MAX_XLSX_READER_BYTES = ("KQC_MAX_XLSX_READER_BYTES", 4 << 30)
+MAX_XLSX_READER_BYTES = register(("KQC_MAX_XLSX_READER_BYTES", 4 << 30))
 # One workbook's reading, from the request to the table back: the 50,000-row
 # workbook takes 2-5 s, a sheet at the cell limit about 25 s.
-MAX_XLSX_READ_SECONDS = ("KQC_MAX_XLSX_READ_SECONDS", 300)
+MAX_XLSX_READ_SECONDS = register(("KQC_MAX_XLSX_READ_SECONDS", 300))
 # The fault point the worker reaches before each workbook (kqc.faults), so
 # the tests can kill it there as a crash would.
 FAULT_POINT = "xlsx_reader"

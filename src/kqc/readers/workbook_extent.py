@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from kqc.core.problems import Problem, file_problem
-from kqc.limits_input import limit
+from kqc.limits_input import limit, register
 from kqc.readers.xlsx_percent import sheet_path
 
 # Rows × columns of the rectangle from A1 to a sheet's farthest cell. The
@@ -38,10 +38,10 @@ from kqc.readers.xlsx_percent import sheet_path
 # rows and 19 columns (19.9 million cells) was measured at 1.3 GB and 25 s.
 # A lab report is far smaller: the benchmark's wide workbook of 50,000
 # results is 50,001 rows × 19 columns, under a million cells.
-MAX_SHEET_CELLS = ("KQC_MAX_SHEET_CELLS", 20_000_000)
+MAX_SHEET_CELLS = register(("KQC_MAX_SHEET_CELLS", 20_000_000))
 # Excel's own grid: no spreadsheet program writes a cell past it.
-MAX_SHEET_ROWS = ("KQC_MAX_SHEET_ROWS", 1_048_576)
-MAX_SHEET_COLUMNS = ("KQC_MAX_SHEET_COLUMNS", 16_384)
+MAX_SHEET_ROWS = register(("KQC_MAX_SHEET_ROWS", 1_048_576))
+MAX_SHEET_COLUMNS = register(("KQC_MAX_SHEET_COLUMNS", 16_384))
 
 _DIMENSION = re.compile(rb'<(?:[\w.-]+:)?dimension\b[^>]*?\bref="([^"]*)"')
 _REFERENCE = re.compile(r"^\$?([A-Za-z]{1,10})\$?(\d{1,15})$")
