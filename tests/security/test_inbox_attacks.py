@@ -155,6 +155,17 @@ def wrap(monkeypatch, step: str, before) -> None:
     monkeypatch.setattr(ingest, step, changed_first)
 
 
+def replacing(path: Path, data: bytes):
+    """A step that puts another file at `path` in one rename, as a copy tool does."""
+
+    def replace() -> None:
+        swap = path.with_name("swap.tmp")
+        swap.write_bytes(data)
+        os.replace(swap, path)
+
+    return replace
+
+
 def test_a_small_file_appended_to_after_it_was_read_is_not_stored(site, monkeypatch):
     path = drop(site, "first.csv", FIRST)
     drop(site, "good.csv", GOOD)
@@ -176,12 +187,7 @@ def test_a_small_file_appended_to_after_it_was_read_is_not_stored(site, monkeypa
 def test_a_small_file_replaced_before_the_commit_is_read_again_as_it_now_is(site, monkeypatch):
     path = drop(site, "lot.csv", FIRST)
 
-    def replace() -> None:
-        swap = path.with_name("swap.tmp")
-        swap.write_bytes(SECOND)
-        os.replace(swap, path)
-
-    wrap(monkeypatch, "prepare_files", replace)
+    wrap(monkeypatch, "prepare_files", replacing(path, SECOND))
     [outcome] = run(site)
     assert outcome.status == "failed" and "was replaced" in outcome.reason
     assert outcome.sha256 == sha(FIRST)
@@ -218,12 +224,7 @@ def test_a_file_deleted_after_its_rows_were_stored_is_archived_from_what_was_rea
 def test_a_file_replaced_after_its_rows_were_stored_archives_the_bytes_stored(site, monkeypatch):
     path = drop(site, "lot.csv", FIRST)
 
-    def replace() -> None:
-        swap = path.with_name("swap.tmp")
-        swap.write_bytes(SECOND)
-        os.replace(swap, path)
-
-    wrap(monkeypatch, "file_group", replace)
+    wrap(monkeypatch, "file_group", replacing(path, SECOND))
     [outcome] = run(site)
     assert outcome.status == "ingested" and outcome.sha256 == sha(FIRST)
     assert Path(outcome.stored_as).read_bytes() == FIRST
@@ -256,12 +257,7 @@ def test_a_large_file_replaced_after_it_was_hashed_is_not_stored_under_the_old_h
     path = drop(site, "big.csv", large)
     replacement = body("B-SWAP", 5)
 
-    def replace() -> None:
-        swap = path.with_name("swap.tmp")
-        swap.write_bytes(replacement)
-        os.replace(swap, path)
-
-    wrap(monkeypatch, "prepare_large", replace)
+    wrap(monkeypatch, "prepare_large", replacing(path, replacement))
     [outcome] = run(site)
     assert outcome.status == "failed" and "was replaced" in outcome.reason
     assert not site.db.exists() or query(site.db, "SELECT count(*) FROM results") == [(0,)]
