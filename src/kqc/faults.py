@@ -9,6 +9,8 @@ Points: loaded (a file read, not yet validated), validated, before_commit
 (rows written, transaction open), after_commit (stored, not yet archived),
 mid_move (hard link made, inbox entry not yet removed), evaluate (files done,
 evaluation not yet committed), publish (evaluated, snapshot not yet replaced).
+The workbook reader's worker process honours two more (kqc.readers.isolated):
+xlsx_reader (it kills itself before reading) and xlsx_reader_hang (it hangs).
 """
 
 from __future__ import annotations
