@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kqc.store.chain import heads, write_heads
     from kqc.store.connection import connect, migrate, transaction
     from kqc.store.dossier import StoredDossier, read_dossier, read_dossier_rows
     from kqc.store.errors import DatabaseLocked, NotADatabase, StoreError
@@ -59,6 +60,7 @@ _HOME = {
     "evidence": "evaluation",
     "flag_page": "queries",
     "flags": "queries",
+    "heads": "chain",
     "ingested_sha256": "writes",
     "known_files": "writes",
     "merge_flags": "evaluation",
@@ -75,6 +77,7 @@ _HOME = {
     "store_rejected": "writes",
     "thresholds_version": "evaluation",
     "transaction": "connection",
+    "write_heads": "chain",
 }
 
 
@@ -105,6 +108,7 @@ __all__ = [
     "evidence",
     "flag_page",
     "flags",
+    "heads",
     "ingested_sha256",
     "known_files",
     "merge_flags",
@@ -121,4 +125,5 @@ __all__ = [
     "store_rejected",
     "thresholds_version",
     "transaction",
+    "write_heads",
 ]
