@@ -13,6 +13,8 @@ the next run. `faults.point` marks where the crash tests kill the process."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -155,7 +157,11 @@ def file_group(
 
 
 def _record(
-    dropped: inbox.DroppedFile, kind: str | None, errors: int, target: Path
+    dropped: inbox.DroppedFile,
+    kind: str | None,
+    errors: int,
+    target: Path,
+    errors_csv: bytes | None = None,
 ) -> store.FileRecord:
     return store.FileRecord(
         # Faithful and printable: a newline or a byte that is not UTF-8 in a
@@ -167,7 +173,14 @@ def _record(
         size_bytes=dropped.size,  # also for a file too large to be read
         error_count=errors,
         stored_as=str(target),
+        # The errors.csv written beside a quarantined file is in the chain too.
+        errors_sha256=hashlib.sha256(errors_csv).hexdigest() if errors_csv is not None else None,
     )
+
+
+def _rejection_record(item: _Pending, prepared: Prepared | Streamed) -> store.FileRecord:
+    errors = item.move[1] if item.move is not None else None
+    return _record(item.dropped, prepared.kind, len(prepared.problems), item.quarantined, errors)
 
 
 @dataclass
@@ -246,9 +259,7 @@ def _ingest_group(group: list[inbox.DroppedFile], places: Places) -> list[FileOu
         if isinstance(prepared, Prepared) and not prepared.accepted:
             item.outcome = _rejected(item, prepared)
             if item.dropped.sha256 not in recorded:
-                record = _record(
-                    item.dropped, prepared.kind, len(prepared.problems), item.quarantined
-                )
+                record = _rejection_record(item, prepared)
                 incoming.append((item, store.Incoming(record, rejected=True)))
             continue
         incoming.append((item, _incoming(item, prepared)))
@@ -333,8 +344,7 @@ def _late_rejection(db: Path, item: _Pending) -> None:
     prepared = item.prepared
     assert prepared is not None
     item.outcome = _rejected(item, prepared)
-    record = _record(item.dropped, prepared.kind, len(prepared.problems), item.quarantined)
-    record_rejection(db, record)
+    record_rejection(db, _rejection_record(item, prepared))
 
 
 def _set_stored(item: _Pending, status: str) -> None:
@@ -362,12 +372,23 @@ def evaluate_batches(db: Path) -> Evaluated:
 # shows the latest run's table and keeps the history of earlier ones.
 BATCHES_ARTIFACT = "kqc-ingest-batches"
 SUMMARY_ARTIFACT = "kqc-ingest-summary"
+HEADS_ARTIFACT = "kqc-chain-heads"
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 def publish_snapshot(db: Path) -> Path:
     faults.point("publish")
-    return publish(db)
+    snapshot = publish(db)
+    # The heads beside the snapshot and in Prefect, out of the database's
+    # reach: `kqc verify` then shows a consistent rewrite of a whole chain.
+    recorded = json.loads(store.write_heads(db).read_text())["heads"]
+    create_table_artifact(
+        [{"table": t, "id": h["id"], "row_hash": h["row_hash"]} for t, h in recorded.items()],
+        key=HEADS_ARTIFACT,
+        description="The last row of each hash chain after this run: keep it; `kqc verify"
+        " --expect TABLE:ID:HASH` shows whether the chain still holds it.",
+    )
+    return snapshot
 
 
 @task(cache_policy=NO_CACHE)

@@ -740,9 +740,12 @@ def watch(
 def publish(db: DbOption = None) -> None:
     """Write the read-only snapshot regulators open (<db stem>.snapshot.duckdb beside the
     database), replaced atomically; print its path."""
+    from kqc.store.chain import write_heads
     from kqc.store.publish import publish as publish_snapshot
 
-    print(publish_snapshot(locations(db).db))
+    where = locations(db)
+    print(publish_snapshot(where.db))
+    write_heads(where.db)  # beside the snapshot: what `kqc verify` holds the chains against
 
 
 _DEMO_MARK = ".kqc-demo"

@@ -96,4 +96,8 @@ def test_publish_of_a_damaged_database_keeps_the_good_snapshot(tmp_path):
     assert done.stderr.count("\n") == 1, done.stderr
     assert f"the last good snapshot {snapshot} is kept" in done.stderr
     assert snapshot.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kqc.duckdb", "kqc.snapshot.duckdb"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "kqc.duckdb",
+        "kqc.heads.json",
+        "kqc.snapshot.duckdb",
+    ]

@@ -12,7 +12,8 @@ from uuid import UUID
 import duckdb
 import pytest
 
-from kqc.flows.ingest import BATCHES_ARTIFACT, SUMMARY_ARTIFACT, ingest_flow
+from kqc.flows.ingest import BATCHES_ARTIFACT, HEADS_ARTIFACT, SUMMARY_ARTIFACT, ingest_flow
+from kqc.store.chain import heads_path
 from kqc.store.publish import snapshot_path
 from kqc.store.run_summary import COLUMNS
 from tests.conftest import SAMPLE_DATA
@@ -60,7 +61,12 @@ def test_each_run_records_the_batches_it_touched_and_their_new_flags(site):
     run_id, outcomes = run_with(site, "batch_register.csv", "northstar_labs_report_1102.tsv")
     assert {o.status for o in outcomes} == {"ingested"}
     found = artifacts_of(run_id)
-    assert set(found) == {BATCHES_ARTIFACT, SUMMARY_ARTIFACT}
+    assert set(found) == {BATCHES_ARTIFACT, SUMMARY_ARTIFACT, HEADS_ARTIFACT}
+    # The chain heads, as the heads file beside the snapshot holds them.
+    recorded = json.loads(heads_path(site.db).read_text())["heads"]
+    heads = {r["table"]: r for r in table_of(found[HEADS_ARTIFACT])}
+    assert set(heads) == set(recorded) >= {"source_files", "flag_reviews", "ledger"}
+    assert all(heads[t]["row_hash"] == h["row_hash"] for t, h in recorded.items())
     table = found[BATCHES_ARTIFACT]
     assert table.type == "table" and table.flow_run_id == run_id
     rows = table_of(table)
@@ -130,5 +136,6 @@ def test_the_snapshot_follows_every_run(site):
     assert sorted(p.name for p in site.db.parent.iterdir() if p.is_file()) == [
         ".kqc.ingest.lock",
         "kqc.duckdb",
+        "kqc.heads.json",  # the chain heads, beside the snapshot
         "kqc.snapshot.duckdb",
     ]

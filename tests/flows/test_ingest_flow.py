@@ -178,3 +178,12 @@ def test_every_file_ends_in_exactly_one_place(site):
     }
     assert placed == {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     assert list((site.db.parent / "inbox").iterdir()) == []
+
+
+def test_a_rejected_files_errors_csv_is_recorded_by_its_hash(site):
+    drop(site, "bad.csv", BAD)
+    [outcome] = run(site)
+    assert outcome.status == "rejected"
+    written = Path(outcome.errors_csv).read_bytes()
+    recorded = query(site.db, "SELECT errors_sha256 FROM source_files")
+    assert recorded == [(hashlib.sha256(written).hexdigest(),)]
