@@ -246,13 +246,24 @@ def merge_flags(con: duckdb.DuckDBPyConnection, batch_ids: list[str], flags: pl.
         # Each statement returns the flags it wrote: the ledger records those,
         # as they are left, and only those (a flag no statement touched keeps
         # the digest it was recorded with).
-        written = run(
+        # Found first, then updated by key: the same UPDATE with RETURNING
+        # took 0.8 s a chunk of 5,000 batches (7 s for 40,000) where this
+        # takes a few milliseconds.
+        gone = frame(
             con,
-            "UPDATE flags SET status = 'resolved', updated_at = ?"
+            "SELECT flag_id FROM flags"
             " WHERE batch_id IN (SELECT batch_id FROM wanted_batches) AND status != 'resolved'"
-            " AND flag_id NOT IN (SELECT flag_id FROM incoming_flags) RETURNING flag_id",
-            [now],
+            " AND flag_id NOT IN (SELECT flag_id FROM incoming_flags)",
         )
+        written = [(flag_id,) for flag_id in gone.get_column("flag_id").to_list()]
+        if written:
+            with registered(con, resolved_flags=gone):
+                run(
+                    con,
+                    "UPDATE flags SET status = 'resolved', updated_at = ?"
+                    " WHERE flag_id IN (SELECT flag_id FROM resolved_flags)",
+                    [now],
+                )
         changed = frame(
             con,
             "SELECT f.flag_id, f.created_at FROM flags f JOIN incoming_flags i USING (flag_id)"
