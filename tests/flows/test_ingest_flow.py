@@ -187,3 +187,23 @@ def test_a_rejected_files_errors_csv_is_recorded_by_its_hash(site):
     written = Path(outcome.errors_csv).read_bytes()
     recorded = query(site.db, "SELECT errors_sha256 FROM source_files")
     assert recorded == [(hashlib.sha256(written).hexdigest(),)]
+
+
+def test_a_snapshot_that_cannot_be_published_is_said_and_the_last_good_one_kept(site, monkeypatch):
+    from kqc.flows import ingest
+    from kqc.store.errors import StoreError
+    from kqc.store.publish import snapshot_path
+
+    drop(site, "acme.csv", CLEAN)
+    run(site)
+    good = snapshot_path(site.db).read_bytes()
+
+    def damaged(db):
+        raise StoreError(f"the live database {db} could not be read (injected)")
+
+    monkeypatch.setattr(ingest, "publish", damaged)
+    drop(site, "bad.csv", BAD)
+    outcomes = run(site)
+    assert [o.status for o in outcomes] == ["rejected"]
+    assert outcomes.snapshot_problem == f"the live database {site.db} could not be read (injected)"
+    assert snapshot_path(site.db).read_bytes() == good
