@@ -270,13 +270,8 @@ def _ingest_group(group: list[inbox.DroppedFile], places: Places) -> list[FileOu
     for (item, _), final in zip(moves, filed, strict=True):
         assert item.outcome is not None
         if isinstance(final, Exception):
-            item.outcome = FileOutcome(
-                item.name,
-                item.dropped.sha256,
-                "failed",
-                0,
-                0,
-                reason=f"could not be filed: {final}",
+            item.outcome = _failed(
+                item.dropped.path, item.dropped.sha256, f"could not be filed: {final}"
             )
         else:
             item.outcome = replace(item.outcome, stored_as=str(final))
@@ -337,7 +332,7 @@ def _store_alone(db: Path, one: tuple[_Pending, store.Incoming]) -> None:
     except Exception as err:
         get_run_logger().exception("%s could not be stored", item.dropped.path)
         item.move = None
-        item.outcome = FileOutcome(item.name, item.dropped.sha256, "failed", 0, 0, reason=str(err))
+        item.outcome = _failed(item.dropped.path, item.dropped.sha256, str(err))
 
 
 def _late_rejection(db: Path, item: _Pending) -> None:
