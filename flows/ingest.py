@@ -110,8 +110,8 @@ def prepare_files(files: list[tuple[str, bytes]]) -> list[Prepared]:
 
 
 @task(cache_policy=NO_CACHE)
-def prepare_large(name: str, path: Path, sha256: str) -> Prepared | Streamed:
-    prepared = prepare_path(name, path, sha256=sha256)
+def prepare_large(name: str, path: Path, fingerprint: str | None) -> Prepared | Streamed:
+    prepared = prepare_path(name, path, fingerprint=fingerprint)
     faults.point("validated")
     return prepared
 
@@ -283,7 +283,7 @@ def _prepare_all(items: list[_Pending]) -> list[Prepared | Streamed]:
     prepared_small = iter(prepare_files(small) if small else [])
     return [
         # Read through the descriptor that was hashed, never the inbox name again.
-        prepare_large(i.dropped.path.name, i.dropped.source, i.dropped.sha256)
+        prepare_large(i.dropped.path.name, i.dropped.source, i.dropped.fingerprint)
         if i.dropped.by_path
         else next(prepared_small)
         for i in items

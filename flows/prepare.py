@@ -8,7 +8,6 @@ rows and problems `prepare` would give; any other file it prepares whole."""
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 from collections.abc import Generator, Iterator
@@ -20,7 +19,9 @@ import polars as pl
 
 from kqc import inbox
 from kqc.core import columns as cols
+from kqc.core import fingerprint
 from kqc.core.columns import Kind
+from kqc.core.fingerprint import Hasher
 from kqc.core.normalize import Normalized, normalize
 from kqc.core.notes import notes_start
 from kqc.core.problems import Problem, file_problem
@@ -111,21 +112,22 @@ def prepare_path(
     chunk_bytes: int = CHUNK_BYTES,
     stream_from: int = STREAM_FROM_BYTES,
     max_problems: int = MAX_PROBLEMS,
-    sha256: str | None = None,
+    fingerprint: str | None = None,
 ) -> Prepared | Streamed:
     """`prepare` for a file on disk: a large long CSV is streamed in bounded
     memory; everything else (small files, XLSX, JSON, wide files, registers,
     UTF-16, a quoted cell spanning lines) is read whole, as before. Given the
-    `sha256` the file was hashed with, the bytes parsed are hashed as they
-    are read: a file that changed since raises inbox.FileChanged (from the
-    streamed chunks, once they are all read), so its rows are never stored."""
+    `fingerprint` the file was taken with (kqc.core.fingerprint), the bytes
+    parsed are hashed as they are read: a file that changed since raises
+    inbox.FileChanged (from the streamed chunks, once they are all read), so
+    its rows are never stored."""
     size = path.stat().st_size
     if size < stream_from or size <= 0:
-        return _whole(name, path, size, sha256)
+        return _whole(name, path, size, fingerprint)
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
     if not is_delimited(name, head):
-        return _whole(name, path, size, sha256)
+        return _whole(name, path, size, fingerprint)
     if size > limit(MAX_STREAMED_FILE_BYTES):
         return Prepared(None, pl.DataFrame(), [too_large(size, MAX_STREAMED_FILE_BYTES)])
     try:
@@ -135,9 +137,10 @@ def prepare_path(
     if isinstance(found, list):
         return Prepared(None, pl.DataFrame(), found)
     if found is None or cols.guess_kind(found.layout.header) != "results":
-        return _whole(name, path, size, sha256)
+        return _whole(name, path, size, fingerprint)
     streamed = Streamed("results", iter(()), [])
-    chunks = _chunks(found, streamed, chunk_bytes, _Tally(max_problems), _Expected(path, sha256))
+    expected = _Expected(path, fingerprint)
+    chunks = _chunks(found, streamed, chunk_bytes, _Tally(max_problems), expected)
     streamed.chunks = ahead(chunks)
     return streamed
 
@@ -148,10 +151,10 @@ class _Expected:
     those that were hashed, or none of them are."""
 
     path: Path
-    sha256: str | None
+    fingerprint: str | None
 
-    def check(self, digest: hashlib._Hash | None) -> None:
-        if self.sha256 is not None and digest is not None and digest.hexdigest() != self.sha256:
+    def check(self, digest: Hasher | None) -> None:
+        if digest is not None and self.fingerprint not in (None, digest.hexdigest()):
             raise inbox.FileChanged(self.path, "changed")
 
 
@@ -205,12 +208,12 @@ def ahead(items: Generator[T, None, None]) -> Iterator[T]:
         maker.join()
 
 
-def _whole(name: str, path: Path, size: int, sha256: str | None) -> Prepared:
+def _whole(name: str, path: Path, size: int, expected: str | None) -> Prepared:
     # Over the limit, the file is refused by its size without being read.
     if size > limit(MAX_FILE_BYTES):
         return prepare(name, UnreadBytes(size))
     data = path.read_bytes()
-    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+    if expected is not None and fingerprint.of(data) != expected:
         raise inbox.FileChanged(path, "changed")
     return prepare(name, data)
 
@@ -286,7 +289,7 @@ _KEY = ResultsSchema.to_schema().unique or []
 def _chunks(
     found: stream.Plan, out: Streamed, chunk_bytes: int, tally: _Tally, expected: _Expected
 ) -> Generator[pl.DataFrame, None, None]:
-    digest = hashlib.sha256() if expected.sha256 is not None else None
+    digest = fingerprint.hasher() if expected.fingerprint is not None else None
     try:
         yield from _checked_chunks(found, out, chunk_bytes, tally, digest)
     except Exception as err:  # as in read_bytes: a reader bug rejects the file, never stops the run
@@ -304,7 +307,7 @@ def _checked_chunks(
     out: Streamed,
     chunk_bytes: int,
     tally: _Tally,
-    digest: hashlib._Hash | None = None,
+    digest: Hasher | None = None,
 ) -> Iterator[pl.DataFrame]:
     records = 0  # rows read under the header
     kept = 0  # rows left after normalizing: none means the file holds no results

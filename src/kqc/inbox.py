@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kqc import faults
+from kqc.core import fingerprint
 from kqc.core.problems import Problem
 from kqc.core.spreadsheet import neutralized
 from kqc.errors import KqcError
@@ -205,6 +206,10 @@ class DroppedFile:
     identity: Identity | None = None
     shared: bool = False  # it had other hard links: archived as a copy of its own
     fd: int | None = None  # a large file's descriptor, held until it is filed
+    # A large file's BLAKE3 hash, taken in the same reading as its SHA-256:
+    # what the reader that parses it again checks its bytes against
+    # (kqc.core.fingerprint says why not the SHA-256).
+    fingerprint: str | None = None
 
     @property
     def by_path(self) -> bool:
@@ -322,12 +327,14 @@ def _too_large(path: Path, fd: int, before: os.stat_result) -> DroppedFile | Non
     the descriptor stays open, so a reader streams (or refuses) the very file
     that was hashed, and it is filed from it."""
     digest = hashlib.sha256()
+    second = fingerprint.hasher()
     offset = 0
     while True:
         block = os.pread(fd, 1 << 20, offset)
         if not block:
             break
         digest.update(block)
+        second.update(block)
         offset += len(block)
     after = os.fstat(fd)
     if Identity.of(before) != Identity.of(after) or offset != after.st_size:
@@ -339,6 +346,7 @@ def _too_large(path: Path, fd: int, before: os.stat_result) -> DroppedFile | Non
         Identity.of(after),
         shared=after.st_nlink > 1,
         fd=fd,
+        fingerprint=second.hexdigest(),
     )
 
 
@@ -467,13 +475,13 @@ def _bytes_read(dropped: DroppedFile) -> Iterable[bytes]:
         return
     if dropped.fd is None:  # pragma: no cover - a large file always keeps its descriptor
         raise FileChanged(dropped.path, "could not be read again")
-    digest = hashlib.sha256()
+    digest = fingerprint.hasher() if dropped.fingerprint else hashlib.sha256()
     offset = 0
     while block := os.pread(dropped.fd, 1 << 20, offset):
         digest.update(block)
         offset += len(block)
         yield block
-    if digest.hexdigest() != dropped.sha256:
+    if digest.hexdigest() not in (dropped.fingerprint, dropped.sha256):
         raise FileChanged(dropped.path, "changed after it was stored")
 
 

@@ -5,13 +5,12 @@ between repeats, blank rows and bad cells."""
 
 from __future__ import annotations
 
-import hashlib
-
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kqc.core import fingerprint
 from kqc.core.records import RESULT_SCHEMA
 from kqc.flows.prepare import Prepared, Streamed, prepare, prepare_path
 
@@ -318,10 +317,10 @@ def test_a_streamed_file_is_checked_against_the_hash_it_was_taken_with(tmp_path)
 
     path = tmp_path / "r.csv"
     path.write_text(HEADER + rows(100))
-    taken = hashlib.sha256(path.read_bytes()).hexdigest()
-    outcome = prepare_path(path.name, path, chunk_bytes=300, stream_from=0, sha256=taken)
+    taken = fingerprint.of(path.read_bytes())
+    outcome = prepare_path(path.name, path, chunk_bytes=300, stream_from=0, fingerprint=taken)
     assert isinstance(outcome, Streamed) and len(list(outcome.chunks)) > 1
     path.write_text(HEADER + rows(100, start=1))  # the same size, other bytes
-    outcome = prepare_path(path.name, path, chunk_bytes=300, stream_from=0, sha256=taken)
+    outcome = prepare_path(path.name, path, chunk_bytes=300, stream_from=0, fingerprint=taken)
     with pytest.raises(FileChanged):
         list(outcome.chunks)

@@ -327,3 +327,35 @@ def test_a_database_upgraded_from_before_the_ledger(tmp_path):
     assert broken(db) == []
     tamper(db, "UPDATE results SET reported_result = '0.01' WHERE result_id = 2")
     assert [line[:32] for line in broken(db)] == ["BROKEN results of file r1.csv (s"]
+
+
+def test_results_digests_an_earlier_kqc_recorded_as_sha256_verify_like_with_like(
+    tmp_path, monkeypatch
+):
+    """Digests of results were SHA-256 (written bare) before they were BLAKE3
+    (written `blake3:`): a database holding them verifies intact, and a
+    value changed by hand under one still shows."""
+    from functools import partial
+
+    from kqc.store import chain, writes
+
+    monkeypatch.setattr(writes, "Digest", partial(chain.Digest, algorithm=chain.SHA256))
+    db = _build(tmp_path / "site")
+    with duckdb.connect(str(db), read_only=True) as con:
+        recorded = con.execute(
+            "SELECT i.digest FROM ledger_items i JOIN ledger l USING (entry_id)"
+            " WHERE l.kind = 'results'"
+        ).fetchall()
+    assert recorded and all(len(d) == 64 and ":" not in d for (d,) in recorded)
+    assert broken(db) == []
+    tamper(db, "UPDATE results SET value = value * 10 WHERE result_id = 1")
+    assert any(line.startswith("BROKEN results of file r1.csv") for line in broken(db))
+
+
+def test_results_digests_are_written_as_blake3(db):
+    with duckdb.connect(str(db), read_only=True) as con:
+        recorded = con.execute(
+            "SELECT i.digest FROM ledger_items i JOIN ledger l USING (entry_id)"
+            " WHERE l.kind IN ('results', 'supersessions')"
+        ).fetchall()
+    assert recorded and all(d.startswith("blake3:") and len(d) == 71 for (d,) in recorded)

@@ -17,7 +17,6 @@ starts is then known only by parsing from the top.
 from __future__ import annotations
 
 import codecs
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import BinaryIO
 
 import polars as pl
 
+from kqc.core.fingerprint import Hasher
 from kqc.core.problems import Problem
 from kqc.core.records import RawTable
 from kqc.limits_input import MAX_LINE_BYTES, limit
@@ -190,7 +190,7 @@ def _long_line(handle: BinaryIO, start: int) -> Problem:
 
 
 def spans(
-    found: Plan, chunk_bytes: int, digest: hashlib._Hash | None = None
+    found: Plan, chunk_bytes: int, digest: Hasher | None = None
 ) -> Iterator[tuple[Span, bytes]]:
     """The body in chunks of about `chunk_bytes`, each ending at a line end.
     Given a `digest`, every byte of the file read here (the top above the body
