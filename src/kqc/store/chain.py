@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -251,13 +251,15 @@ def canonical_frame(rows: pl.DataFrame, spec: Spec) -> pl.DataFrame:
     return rows.select(*others, *exprs)
 
 
-class _Stream(NamedTuple):
-    """One stream of a digest in one chunk: `data` cut by row, either a fixed
-    `width` a row or by `offsets` (a text's values)."""
+class _Piece(NamedTuple):
+    """One Arrow chunk of a stream: `data` cut by row, either a fixed `width`
+    a row or by `offsets` (a text's values); its rows are `first` onwards."""
 
     data: memoryview
     width: int
     offsets: memoryview | None
+    first: int
+    length: int  # rows
 
     def rows(self, start: int, stop: int) -> memoryview:
         if self.offsets is None:
@@ -265,19 +267,45 @@ class _Stream(NamedTuple):
         return self.data[self.offsets[start] : self.offsets[stop]]
 
 
-def _one_chunk(column: pa.ChunkedArray | pa.Array) -> pa.Array:
-    if isinstance(column, pa.ChunkedArray):
-        return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    return column
+class _Stream(NamedTuple):
+    """One stream of a digest in one chunk of rows, as the Arrow chunks it
+    lies in: read in place, never combined first (combining the chunks of
+    ten million results cost some 9 s of copying, more than the hashing)."""
+
+    pieces: list[_Piece]
+
+    def rows(self, start: int, stop: int) -> list[memoryview]:
+        found = []
+        for piece in self.pieces:
+            low, high = max(start, piece.first), min(stop, piece.first + piece.length)
+            if low < high:
+                found.append(piece.rows(low - piece.first, high - piece.first))
+        return found
 
 
-def _fixed(array: pa.Array) -> _Stream:
+def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+
+
+def _stream(
+    column: pa.ChunkedArray | pa.Array, piece: Callable[[pa.Array, int], _Piece]
+) -> _Stream:
+    pieces, first = [], 0
+    for array in _chunks(column):
+        if len(array):
+            pieces.append(piece(array, first))
+            first += len(array)
+    return _Stream(pieces)
+
+
+def _fixed(array: pa.Array, first: int = 0) -> _Piece:
     width = array.type.bit_width // 8
     data = memoryview(array.buffers()[1])  # type: ignore[arg-type]
-    return _Stream(data[array.offset * width : (array.offset + len(array)) * width], width, None)
+    cut = data[array.offset * width : (array.offset + len(array)) * width]
+    return _Piece(cut, width, None, first, len(array))
 
 
-def _text(array: pa.Array) -> _Stream:
+def _text(array: pa.Array, first: int = 0) -> _Piece:
     """A text column's bytes, cut by its offsets (DuckDB gives 32-bit ones,
     Polars 64-bit)."""
     if array.type not in (pa.string(), pa.large_string()):
@@ -292,9 +320,9 @@ def _text(array: pa.Array) -> _Stream:
         # array is rebuilt without them (a check that costs one pass).
         valid = pc.sum(pc.binary_length(array)).as_py() or 0
         if valid != offsets[len(array)] - offsets[0]:
-            return _text(pc.fill_null(array, ""))
+            return _text(pc.fill_null(array, ""), first)
     data = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
-    return _Stream(data, 0, offsets)
+    return _Piece(data, 0, offsets, first, len(array))
 
 
 class Chunk(NamedTuple):
@@ -315,11 +343,11 @@ def chunk_of(canonical: pl.DataFrame | pa.Table | pa.RecordBatch, spec: Spec) ->
     streams: list[_Stream] = []
     for name, kind in spec.columns:
         if kind == "s":
-            streams.append(_fixed(_one_chunk(table.column(f"__n_{name}"))))
-            streams.append(_text(_one_chunk(table.column(name))))
+            streams.append(_stream(table.column(f"__n_{name}"), _fixed))
+            streams.append(_stream(table.column(name), _text))
         else:
-            streams.append(_fixed(_one_chunk(table.column(f"__m_{name}"))))
-            streams.append(_fixed(_one_chunk(table.column(f"__v_{name}"))))
+            streams.append(_stream(table.column(f"__m_{name}"), _fixed))
+            streams.append(_stream(table.column(f"__v_{name}"), _fixed))
     return Chunk(table, streams)
 
 
@@ -327,18 +355,23 @@ _THREADED = 50_000  # rows from which a chunk's streams are hashed on two thread
 _hashing: ThreadPoolExecutor | None = None
 
 
-def _hash_all(pairs: list[tuple[Any, memoryview]]) -> None:
-    """Feed each stream its bytes; hashlib lets go of the GIL on large
-    buffers, so two threads hash a large chunk in a little over half the
-    time."""
+def _feed_all(digest: Any, views: list[memoryview]) -> None:
+    for view in views:
+        digest.update(view)
+
+
+def _hash_all(pairs: list[tuple[Any, list[memoryview]]]) -> None:
+    """Feed each stream its bytes; hashlib and BLAKE3 let go of the GIL on
+    large buffers, so two threads hash a large chunk in a little over half
+    the time."""
     global _hashing
-    if sum(len(data) for _, data in pairs) < _THREADED * 64:
-        for digest, data in pairs:
-            digest.update(data)
+    if sum(len(view) for _, views in pairs for view in views) < _THREADED * 64:
+        for digest, views in pairs:
+            _feed_all(digest, views)
         return
     if _hashing is None:
         _hashing = ThreadPoolExecutor(2, thread_name_prefix="kqc-digest")
-    list(_hashing.map(lambda pair: pair[0].update(pair[1]), pairs))
+    list(_hashing.map(lambda pair: _feed_all(*pair), pairs))
 
 
 BLAKE3 = "blake3"
