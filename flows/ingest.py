@@ -56,6 +56,9 @@ class FileOutcome:
     errors_csv: str | None = None
     kind: str | None = None
     reason: str | None = None
+    # The file's columns holding values kqc does not read (kept in the
+    # archived file, not stored); None when the file was not read.
+    unused_columns: list[str] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -227,7 +230,13 @@ def _rejected(item: _Pending, prepared: Prepared | Streamed) -> FileOutcome:
         str(inbox.errors_path(item.quarantined)),
         prepared.kind,
         problems[0].problem if problems else None,
+        _unused(prepared),
     )
+
+
+def _unused(prepared: Prepared | Streamed) -> list[str] | None:
+    """The columns the outcome names as not used, for a file whose kind was told."""
+    return None if prepared.kind is None else list(prepared.unused_columns)
 
 
 def _ingest_group(group: list[inbox.DroppedFile], places: Places) -> list[FileOutcome]:
@@ -352,7 +361,13 @@ def _set_stored(item: _Pending, status: str) -> None:
         assert prepared is not None
         rows = prepared.rows if isinstance(prepared, Streamed) else prepared.rows.height
         item.outcome = FileOutcome(
-            item.name, item.dropped.sha256, "ingested", rows, 0, kind=prepared.kind
+            item.name,
+            item.dropped.sha256,
+            "ingested",
+            rows,
+            0,
+            kind=prepared.kind,
+            unused_columns=_unused(prepared),
         )
     item.move = (item.archived, None)
 

@@ -24,8 +24,8 @@ from kqc.core.columns import Kind
 from kqc.core.fingerprint import Hasher
 from kqc.core.normalize import Normalized, normalize
 from kqc.core.notes import notes_start
-from kqc.core.problems import Problem, file_problem
-from kqc.core.records import RawTable
+from kqc.core.problems import Problem, file_problem, on_sheet, sheet_label
+from kqc.core.records import RawTable, SheetTables
 from kqc.limits_input import (
     MAX_FILE_BYTES,
     MAX_STREAMED_FILE_BYTES,
@@ -44,6 +44,8 @@ class Prepared:
     kind: Kind | None
     rows: pl.DataFrame
     problems: list[Problem]
+    # Columns holding values kqc does not read: named in the file's outcome.
+    unused_columns: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> bool:
@@ -57,6 +59,8 @@ def prepare(name: str, data: bytes) -> Prepared:
     table = read_bytes(name, data)
     if isinstance(table, list):
         return Prepared(None, pl.DataFrame(), sorted(table))
+    if isinstance(table, SheetTables):
+        return prepare_sheets(table)
     normalized = normalize(table)
     if normalized.kind is None:
         return Prepared(None, pl.DataFrame(), _naming_sheet(normalized.problems, table.sheet))
@@ -68,11 +72,119 @@ def prepare(name: str, data: bytes) -> Prepared:
 
 
 def _naming_sheet(problems: list[Problem], sheet: str | None) -> list[Problem]:
-    """Problems of a table read from a workbook sheet other than the first say
-    which sheet their rows are on: the lab opens the workbook on its first."""
-    if sheet is None:
-        return problems
-    return [replace(p, problem=f"{p.problem} (sheet '{sheet}')") for p in problems]
+    return on_sheet(problems, sheet)
+
+
+def prepare_sheets(book: SheetTables) -> Prepared:
+    """A workbook's tables, one a sheet, prepared as the one file they are:
+    each normalized and validated with its own header, metadata and row
+    numbers, every problem naming its sheet; the rows of all of them
+    together, in sheet order. A result repeated on two sheets is a repeat
+    within the file, as on one sheet; sheets of two kinds (results and a
+    batch register) are refused, since a file is stored as one kind."""
+    parts = [normalize(table) for table in book.tables]
+    problems: list[Problem] = []
+    for table, part in zip(book.tables, parts, strict=True):
+        found = part.problems
+        if part.kind is None:
+            found = [_not_results_sheet(p) for p in found]
+        else:
+            found = found + validate(
+                part.rows, part.kind, part.headers, part.cell_columns, repeats=False
+            )
+        problems += on_sheet(found, table.sheet, hidden=table.hidden_sheet)
+    read = [(t, p) for t, p in zip(book.tables, parts, strict=True) if p.kind is not None]
+    kinds = {part.kind for _, part in read}
+    if len(kinds) > 1:
+        problems.append(_two_kinds(read))
+        return Prepared(None, pl.DataFrame(), sorted(problems))
+    if not read:
+        return Prepared(None, pl.DataFrame(), sorted(problems))
+    kind = read[0][1].kind
+    assert kind is not None
+    problems += _repeated_across(read, kind)
+    rows = pl.concat([part.rows for _, part in read], how="vertical")
+    if not problems and rows.height == 0:
+        problems = [_NO_RESULTS]
+    unused = tuple(
+        f"{column} ({sheet_label(table.sheet or '', hidden=table.hidden_sheet)})"
+        for table, part in read
+        for column in part.unused_columns
+    )
+    return Prepared(kind, rows, sorted(set(problems)), unused)
+
+
+def _not_results_sheet(problem: Problem) -> Problem:
+    """A sheet whose columns kqc does not know may hold no results at all (a
+    calculation, a list): the lab may take it out rather than rename them."""
+    return replace(
+        problem,
+        problem=f"{problem.problem}; if the sheet holds no results, delete it from the"
+        " workbook and drop the file again",
+    )
+
+
+def _two_kinds(read: list[tuple[RawTable, Normalized]]) -> Problem:
+    def sheets(kind: Kind) -> str:
+        return ", ".join(
+            sheet_label(t.sheet or "", hidden=t.hidden_sheet) for t, p in read if p.kind == kind
+        )
+
+    return file_problem(
+        f"the workbook holds results ({sheets('results')}) and a batch register"
+        f" ({sheets('register')}): a file is stored as one or the other; save the register"
+        " as a workbook (or CSV) of its own, take it out of this one, and drop both files",
+        column="(sheet)",
+    )
+
+
+# Rows of the k-th sheet are numbered (k + 1) * _SHEET_TAG + row while the
+# sheets are checked together for repeats (a sheet has far fewer rows).
+_SHEET_TAG = 1 << 32
+
+
+def _repeated_across(read: list[tuple[RawTable, Normalized]], kind: Kind) -> list[Problem]:
+    """Results: the rows whose key appears more than once among all the
+    sheets' rows (on one sheet or on two), each named by its sheet and row.
+    A register: the batches registered on more than one sheet (a batch
+    registered twice on one sheet is the schema's to name)."""
+    if kind == "register":
+        return _registered_on_two_sheets(read)
+    tagged = pl.concat(
+        [
+            part.rows.with_columns(pl.col("source_row") + (k + 1) * _SHEET_TAG)
+            for k, (_, part) in enumerate(read)
+        ],
+        how="vertical",
+    )
+    found = []
+    for p in repeated(tagged, kind, read[0][1].headers):
+        table = read[p.row // _SHEET_TAG - 1][0]
+        at_row = replace(p, row=p.row % _SHEET_TAG)
+        found += on_sheet([at_row], table.sheet, hidden=table.hidden_sheet)
+    return found
+
+
+def _registered_on_two_sheets(read: list[tuple[RawTable, Normalized]]) -> list[Problem]:
+    rows = pl.concat(
+        [
+            part.rows.select("source_row", "batch_id").with_columns(pl.lit(k).alias("sheet"))
+            for k, (_, part) in enumerate(read)
+        ],
+        how="vertical",
+    )
+    twice = rows.filter(pl.col("sheet").n_unique().over("batch_id") > 1)
+    found = []
+    for row, batch, k in twice.iter_rows():
+        table, part = read[k]
+        problem = Problem(
+            row,
+            part.headers.get("batch_id", "batch_id"),
+            batch,
+            "the batch is registered on more than one sheet of the workbook: keep one row for it",
+        )
+        found += on_sheet([problem], table.sheet, hidden=table.hidden_sheet)
+    return found
 
 
 def finish(normalized: Normalized, schema_problems: list[Problem]) -> Prepared:
@@ -80,7 +192,7 @@ def finish(normalized: Normalized, schema_problems: list[Problem]) -> Prepared:
     problems = sorted(set(normalized.problems) | set(schema_problems))
     if not problems and normalized.rows.height == 0:
         problems = [_NO_RESULTS]
-    return Prepared(normalized.kind, normalized.rows, problems)
+    return Prepared(normalized.kind, normalized.rows, problems, normalized.unused_columns)
 
 
 # About 300,000 rows of a typical long file: large enough that Polars works
@@ -103,6 +215,9 @@ class Streamed:
     chunks: Iterator[pl.DataFrame]
     problems: list[Problem]
     rows: int = 0  # rows yielded so far
+    # Columns holding values kqc does not read, in header order: complete,
+    # as `problems` is, once `chunks` is exhausted.
+    unused_columns: tuple[str, ...] = ()
 
 
 def prepare_path(
@@ -338,6 +453,9 @@ def _checked_chunks(
             continue
         normalized = normalize(table.with_frame(table.frame.head(start)))
         rows, headers = normalized.rows, normalized.headers
+        if not set(normalized.unused_columns) <= set(out.unused_columns):
+            found_unused = {*out.unused_columns, *normalized.unused_columns}
+            out.unused_columns = tuple(h for h in table.headers if h in found_unused)
         # Repeats are checked across the whole file below, once every key is known.
         checked = validate(rows, "results", headers, repeats=False)
         tally.add_checked(normalized.problems + checked)

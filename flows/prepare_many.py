@@ -13,6 +13,8 @@ rows fail there (or that a failure cannot be placed in) is validated again
 on its own, which gives its problems exactly as `prepare` would. A key
 repeated across two files fails the shared check but not the file's own, as
 it should: a later file re-reporting a result is an amendment, not an error.
+A workbook of several sheets is prepared on its own (`prepare_sheets`): its
+sheets' layouts are its own, and it is one file however many tables it holds.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ import pandera.polars as pa
 import polars as pl
 
 from kqc.core import columns as cols
-from kqc.core.normalize import Normalized, normalize
+from kqc.core.normalize import Normalized, normalize, unused_columns
 from kqc.core.problems import Problem
-from kqc.core.records import RawTable
-from kqc.flows.prepare import Prepared, finish
+from kqc.core.records import RawTable, SheetTables
+from kqc.flows.prepare import Prepared, finish, prepare_sheets
 from kqc.readers import read_bytes
 from kqc.schemas.results import ResultsSchema
 from kqc.schemas.validate import validate
@@ -53,7 +55,9 @@ def prepare_many(files: list[tuple[str, bytes]]) -> list[Prepared]:
 _TAG = 1 << 32
 
 
-def _normalized(tables: list[RawTable | list[Problem]]) -> list[Prepared | Normalized]:
+def _normalized(
+    tables: list[RawTable | SheetTables | list[Problem]],
+) -> list[Prepared | Normalized]:
     done: dict[int, Normalized] = {}
     layouts: dict[tuple[object, ...], list[int]] = defaultdict(list)
     for i, table in enumerate(tables):
@@ -69,6 +73,8 @@ def _normalized(tables: list[RawTable | list[Problem]]) -> list[Prepared | Norma
     for i, table in enumerate(tables):
         if isinstance(table, list):
             read.append(Prepared(None, pl.DataFrame(), sorted(table)))
+        elif isinstance(table, SheetTables):
+            read.append(prepare_sheets(table))
         elif done[i].kind is None:
             read.append(Prepared(None, pl.DataFrame(), done[i].problems))
         else:
@@ -119,6 +125,7 @@ def _normalize_together(tables: list[RawTable]) -> list[Normalized]:
             sorted(shared + problems[k]),
             together.headers,
             None,
+            unused_columns(tables[k], "results"),  # each file's own cells
         )
         for k in range(len(tables))
     ]

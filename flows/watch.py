@@ -108,7 +108,12 @@ def watch_inbox(
     for o in outcomes:
         _say(
             watching.outcome_line(
-                inbox.printable_name(o.file), o.status, o.rows, o.errors, o.reason
+                inbox.printable_name(o.file),
+                o.status,
+                o.rows,
+                o.errors,
+                o.reason,
+                [inbox.printable_name(c) for c in o.unused_columns or []],
             )
         )
     _skip_overdue_scans(logger)

@@ -5,6 +5,7 @@ instead of silently passing batches."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pandera.polars as pa
 import polars as pl
 
+from kqc.core.products import FORMS
+from kqc.core.rules.dry_weight import DRY_SUFFIX
 from kqc.core.vocab import ANALYTE_CODES
 from kqc.errors import UsageError
 
@@ -36,9 +39,26 @@ class ThresholdsError(UsageError):
     """The thresholds file cannot be used: configuration, exit 2."""
 
 
+_LIMIT_NEEDED = "a limit is needed unless any detection fails (or a blank is judged by its LOQ)"
+_DRY_WEIGHT_READ = (
+    "a dry-weight unit ('mg/g dry') is read only by rule 7oh_ratio on basis per_g"
+    " with fails_when '>' or '>=' (dry weight is never below the as-is figure)"
+)
+# The column each whole-row check is about, shown instead of the whole row.
+_ROW_CHECK_COLUMN = {_LIMIT_NEEDED: "limit_value", _DRY_WEIGHT_READ: "unit"}
+
+
 class ThresholdsSchema(pa.DataFrameModel):
     rule: str = pa.Field(isin=list(RULES))
-    analyte: str = pa.Field(isin=[*ANALYTE_CODES, *_QC_KINDS])
+    analyte: str
+
+    @pa.check("analyte", error="isin(the analyte codes in force, docs/vocabulary.md)")
+    def analyte_known(cls, data) -> pl.LazyFrame:  # type: ignore[no-untyped-def]
+        # The codes in force when the file is loaded, a house vocabulary's
+        # ($KQC_VOCABULARY) among them, not those known when this was imported.
+        known = [*ANALYTE_CODES, *_QC_KINDS]
+        return data.lazyframe.select(pl.col(data.key).is_in(known))
+
     limit_value: float = pa.Field(nullable=True, ge=0)
     unit: str = pa.Field(nullable=True)
     basis: str = pa.Field(
@@ -52,15 +72,35 @@ class ThresholdsSchema(pa.DataFrameModel):
     confirmed: bool
     note: str = pa.Field(nullable=True)
 
-    @pa.dataframe_check(
-        error="a limit is needed unless any detection fails (or a blank is judged by its LOQ)"
-    )
+    @pa.dataframe_check(error=_LIMIT_NEEDED)
     def limit_present(cls, data) -> pl.LazyFrame:  # type: ignore[no-untyped-def]
         return data.lazyframe.select(
             pl.col("limit_value").is_not_null()
             | (pl.col("fails_when") == "detected")
             | ((pl.col("rule") == "qc_failure") & (pl.col("analyte") == "blank"))
         )
+
+    @pa.check("forms", error=f"forms must be product forms ({', '.join(FORMS)}) separated by ';'")
+    def forms_known(cls, data) -> pl.LazyFrame:  # type: ignore[no-untyped-def]
+        # A misspelt form would match no batch and silently drop its limit.
+        named = pl.element().str.strip_chars().str.to_lowercase()
+        return data.lazyframe.select(
+            pl.col(data.key).is_null()
+            | pl.col(data.key)
+            .str.split(";")
+            .list.eval(named.is_in(FORMS) | (named == ""))
+            .list.all()
+        )
+
+    @pa.dataframe_check(error=_DRY_WEIGHT_READ)
+    def dry_weight_where_read(cls, data) -> pl.LazyFrame:  # type: ignore[no-untyped-def]
+        dry = pl.col("unit").fill_null("").str.ends_with(DRY_SUFFIX)
+        read = (
+            (pl.col("rule") == "7oh_ratio")
+            & (pl.col("basis") == "per_g")
+            & pl.col("fails_when").is_in([">", ">="])
+        )
+        return data.lazyframe.select(~dry | read)
 
     class Config:
         strict = True
@@ -79,6 +119,9 @@ def load_thresholds(path: Path | None = None) -> tuple[pl.DataFrame, str]:
     """The thresholds in force, validated, and their version: the shipped file,
     or a house file (same columns) when `path` or $KQC_THRESHOLDS names one.
     The version is the file's hash, so any edit re-evaluates every batch."""
+    from kqc.house_vocabulary import use_environment
+
+    use_environment()  # a house threshold may name a house analyte
     path = path or thresholds_file()
     if path is None:
         data = (resources.files("kqc.schemas") / "thresholds.csv").read_bytes()
@@ -130,6 +173,10 @@ def _first_problem(err: pa.errors.SchemaErrors) -> str:
     row = f"row {int(index) + 2}, " if index is not None else ""
     column = first.get("column") or "a row"
     value = first.get("failure_case")
+    if first.get("schema_context") == "DataFrameSchema":  # a whole-row check: its row as JSON
+        column = _ROW_CHECK_COLUMN.get(first.get("check") or "", "a row")
+        value = json.loads(value).get(column) if isinstance(value, str) else value
+    value = "" if value is None else value
     return (
         f"{row}column {column}: '{value}' fails {first.get('check')}"
         f" ({len(cases)} problem(s) in all): fix the file"

@@ -2,7 +2,9 @@
 rows (`<file>.expected.csv`) or the problems (`<file>.problems.csv`).
 
 A new lab format is two new files here. `pytest --write-expected` rewrites
-the expectations from the current code: review that diff line by line.
+the expectations from the current code: review that diff line by line. A
+case that needs a house vocabulary has it beside it, `<file>.vocabulary.csv`
+(docs/vocabulary.md), in force while that case is read.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from kqc.core.house_vocab import parse_house_vocabulary
+from kqc.core.vocab import use_house_analytes
 from kqc.flows.prepare import prepare
 
 CASES = Path(__file__).parent / "cases"
 INPUTS = sorted(
     p
     for p in CASES.rglob("*")
-    if p.is_file() and not p.name.endswith((".expected.csv", ".problems.csv", ".py"))
+    if p.is_file()
+    and not p.name.endswith((".expected.csv", ".problems.csv", ".vocabulary.csv", ".py"))
 )
 RESULT_COLUMNS = [
     "source_row",
@@ -84,7 +89,13 @@ def test_there_are_enough_cases():
 
 @pytest.mark.parametrize("path", INPUTS, ids=[str(p.relative_to(CASES)) for p in INPUTS])
 def test_case(path: Path, request):
-    outcome = prepare(path.name, path.read_bytes())
+    vocabulary = path.with_name(path.name + ".vocabulary.csv")
+    if vocabulary.exists():
+        use_house_analytes(parse_house_vocabulary(vocabulary.read_bytes(), vocabulary.name))
+    try:
+        outcome = prepare(path.name, path.read_bytes())
+    finally:
+        use_house_analytes(())
     expected_rows = path.with_name(path.name + ".expected.csv")
     expected_problems = path.with_name(path.name + ".problems.csv")
     if outcome.problems:

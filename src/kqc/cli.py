@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Iterable
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -20,10 +21,11 @@ from kqc import allocator, quiet
 from kqc.core import terminal
 from kqc.errors import KqcError, UsageError
 from kqc.limits_input import check_all
-from kqc.settings import Locations, locations
+from kqc.settings import Locations, locations, resolve_db
 
 if TYPE_CHECKING:  # `kqc flags` and `kqc batch` start without polars (a third of their time)
     import polars as pl
+    from rich.console import Console
 
     from kqc.store import StoredDossier
 
@@ -34,10 +36,32 @@ app = typer.Typer(
     help="kqc: kratom lab results in, validated, stored in DuckDB, flagged with cited limits.",
 )
 
+# The commands that read a database written earlier; the others create it
+# (ingest, watch) or need none (thresholds, demo).
+_READS_DATABASE = frozenset({"flags", "review", "batch", "report", "verify", "publish"})
+
+
+def _check_database(ctx: typer.Context, db: Path | None) -> Path | None:
+    """A command that reads the database finds it, or stops as its options are
+    read: a database that is not there is bad configuration (exit 2), told in
+    one sentence before anything runs."""
+    if ctx.resilient_parsing or ctx.info_name not in _READS_DATABASE:
+        return db
+    chosen = resolve_db(db)  # a missing folder, or a folder given as the file: exit 2
+    if not chosen.exists():
+        raise UsageError(
+            f"no database at {chosen}: run `kqc ingest` first, or pass --db / set KQC_DB"
+        )
+    return db
+
+
 DbOption = Annotated[
     Path | None,
     typer.Option(
-        "--db", help="Database file (default: $KQC_DB, else ./kqc.duckdb).", show_default=False
+        "--db",
+        help="Database file (default: $KQC_DB, else ./kqc.duckdb).",
+        show_default=False,
+        callback=_check_database,
     ),
 ]
 InboxOption = Annotated[
@@ -87,11 +111,10 @@ def _show_outcomes(outcomes: Any, as_json: bool, base: Path) -> None:
             print(_json(outcome.as_dict()))
         _show_left(outcomes, base, quiet.user_stderr())  # stdout holds the JSON lines only
         return
-    from rich.console import Console
     from rich.markup import escape as rich_escape
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     if not outcomes:
         console.print("Nothing to ingest.")
         _show_left(outcomes, base, sys.stdout)
@@ -127,8 +150,31 @@ def _show_outcomes(outcomes: Any, as_json: bool, base: Path) -> None:
         elif o.status == "failed":
             reason = escape(o.reason or "")
             console.print(f"[yellow]{escape(o.file)}[/] left in the inbox: {reason}")
+        if o.unused_columns:  # kept in the archived file, never dropped unseen
+            named = ", ".join(f"'{c}'" for c in o.unused_columns)
+            console.print(
+                f"{escape(o.file)} {o.status} {o.rows} rows (columns not used: {escape(named)})"
+            )
     sys.stdout.flush()
     _show_left(outcomes, base, sys.stdout)
+
+
+# Wider than any cell kqc prints (a path is at most 4,096 bytes): a table
+# that is piped is laid out at its own width, never at the console's.
+_UNCUT_WIDTH = 1_000_000
+
+
+def _console() -> Console:
+    """A console for stdout. A terminal's table fits the terminal; piped or
+    redirected, rich would lay it out in 80 columns and cut every cell that
+    does not fit with an ellipsis, so a script reading it would get a file
+    name or a path it cannot use. There the table keeps every cell whole,
+    and a sentence stays on one line."""
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=_UNCUT_WIDTH)
 
 
 def _show_left(outcomes: Any, base: Path, stream: Any) -> None:
@@ -188,9 +234,16 @@ def ingest(
 
 
 class Format(StrEnum):
+    """What --format prints (CONTRACT §6): `json` one JSON document, `jsonl`
+    one object a line, `csv` one header and a row a line, `table` for people."""
+
     table = "table"
     json = "json"
+    jsonl = "jsonl"
     csv = "csv"
+
+
+FORMAT_HELP = "table, json (one array), jsonl (one object a line) or csv."
 
 
 def _json(document: object) -> str:
@@ -198,8 +251,17 @@ def _json(document: object) -> str:
     return terminal.json_safe(json.dumps(document, default=str, ensure_ascii=False))
 
 
+def _json_array(rows: Iterable[object]) -> str:
+    """One JSON array that `json.load` reads whole, an element a line so a
+    person can still read it; `[]` when there is nothing."""
+    body = ",\n".join(_json(row) for row in rows)
+    return f"[\n{body}\n]" if body else "[]"
+
+
 def _print_frame(data: pl.DataFrame, fmt: Format, title: str, columns: list[str]) -> None:
     if fmt is Format.json:
+        print(_json_array(data.iter_rows(named=True)))
+    elif fmt is Format.jsonl:
         for named in data.iter_rows(named=True):
             print(_json(named))
     elif fmt is Format.csv:
@@ -246,10 +308,13 @@ def flags(
     batch: Annotated[str | None, typer.Option(help="Only this batch.")] = None,
     rule: Annotated[str | None, typer.Option(help="Only this rule code.")] = None,
     product: Annotated[str | None, typer.Option(help="Only this product id.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
+    fmt: Annotated[Format, typer.Option("--format", help=FORMAT_HELP)] = Format.table,
     out: OutOption = None,
     limit: Annotated[
-        int, typer.Option(help="Rows shown in the table (0: all); json, csv and --out give all.")
+        int,
+        typer.Option(
+            min=0, help="Rows shown in the table (0: all); json, jsonl, csv and --out give all."
+        ),
     ] = 50,
 ) -> None:
     """Flagged batches: open first, most severe first."""
@@ -292,19 +357,39 @@ def review(
     note: Annotated[str | None, typer.Option(help="Why; required to dismiss.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Record a QA decision on a flag (append-only; the flag's status follows it)."""
+    """Record a QA decision on a flag (append-only; its status follows), renew the snapshot."""
     from kqc.store import record_review
 
-    done = record_review(locations(db).db, flag_id, decision, reviewer, note)
+    where = locations(db)
+    done = record_review(where.db, flag_id, decision, reviewer, note)
     print(
         f"{done.flag_id} ({done.batch_id}, {done.rule}): {done.status} by {done.reviewer}"
-        f" at {done.reviewed_at:%Y-%m-%d %H:%M:%S} UTC"
+        f" at {done.reviewed_at:%Y-%m-%d %H:%M:%S} UTC",
+        flush=True,
     )
+    _republish(where.db, f"the decision on flag {done.flag_id}")
 
 
-class DossierFormat(StrEnum):
-    table = "table"
-    json = "json"
+def _republish(db: Path, change: str) -> None:
+    """Renew the snapshot and the chain heads beside it, as an ingest run does,
+    after a change a regulator can see was committed here: the snapshot never
+    reports a decision later than the database does. A regulator holding the
+    old snapshot keeps reading it (it is replaced by a rename). When the
+    renewal fails the change stays recorded and the command exits 1, saying
+    the snapshot is stale and how to renew it, so no one records it twice."""
+    from kqc.store.chain import write_heads
+    from kqc.store.publish import publish, snapshot_path
+
+    try:
+        publish(db)
+        write_heads(db)
+    except Exception as err:
+        reason = err.message if isinstance(err, KqcError) else f"{type(err).__name__}: {err}"
+        raise KqcError(
+            f"{change} is recorded, but the snapshot for regulators {snapshot_path(db)} is"
+            f" now stale, without it ({reason}); once that is fixed, run"
+            f" `kqc publish --db {db}` to renew it (do not record the decision again)"
+        ) from err
 
 
 Rows = list[dict[str, Any]]
@@ -541,28 +626,60 @@ def batch(
     batch_id: Annotated[str, typer.Argument(help="The batch (see kqc flags).", show_default=False)],
     db: DbOption = None,
     fmt: Annotated[
-        DossierFormat, typer.Option("--format", help="table or json.")
-    ] = DossierFormat.table,
+        Format,
+        typer.Option(
+            "--format",
+            help="table, json (one object of sections), jsonl (a row a line, each naming its"
+            " section) or csv (one table, a section column first).",
+        ),
+    ] = Format.table,
     out: OutOption = None,
 ) -> None:
     """One batch's dossier: product and label, every result as reported and
     canonical, each rule's statistics, flags, reviews and status."""
     where = locations(db)
-    if out is not None:
-        _check_export(out)
+    if out is not None or fmt is Format.csv:
+        if out is not None:
+            _check_export(out)
         frames = _dossier_frames(where.db, batch_id)
-        _export(out, frames)
+        if out is not None:
+            _export(out, frames)
+        else:
+            _print_frame(_one_table(frames), Format.csv, "", [])
         raise typer.Exit(1 if (frames["flags"].get_column("status") == "open").any() else 0)
     sections = _dossier_rows(where.db, batch_id)
-    if fmt is DossierFormat.json:
+    if fmt is Format.json:
         whole = {
             "batch": sections["batch"][0],
             **{name: rows for name, rows in sections.items() if name != "batch"},
         }
         print(_json(whole))
+    elif fmt is Format.jsonl:
+        for name, rows in sections.items():
+            for row in rows:
+                print(_json({"section": name, **row}))
     else:
         _show_dossier(sections)
     raise typer.Exit(1 if any(f["status"] == "open" for f in sections["flags"]) else 0)
+
+
+def _one_table(sections: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """The dossier's sections as one table, for one CSV on stdout: a `section`
+    column first, then each section's columns as they first appear, empty
+    where a section has none. Every value becomes text (a column such as
+    `value` is a number in one section and absent in another); times in UTC,
+    as the exported files write them."""
+    import polars as pl
+
+    parts = []
+    for name, frame in sections.items():
+        in_utc = frame.with_columns(
+            pl.col(column).dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            for column, dtype in frame.schema.items()
+            if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+        )
+        parts.append(in_utc.select(pl.lit(name).alias("section"), pl.all().cast(pl.String)))
+    return pl.concat(parts, how="diagonal")
 
 
 def _check_thresholds() -> None:
@@ -579,7 +696,7 @@ def thresholds(
     ] = None,
     rule: Annotated[str | None, typer.Option(help="Only this rule code.")] = None,
     analyte: Annotated[str | None, typer.Option(help="Only this analyte code.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="table, json or csv.")] = Format.table,
+    fmt: Annotated[Format, typer.Option("--format", help=FORMAT_HELP)] = Format.table,
 ) -> None:
     """The limits kqc applies, each with its basis, profile and source
     ($KQC_THRESHOLDS names a house file to use instead of the shipped one)."""
@@ -737,15 +854,55 @@ def watch(
 
 
 @app.command()
-def publish(db: DbOption = None) -> None:
+def publish(
+    db: DbOption = None,
+    parquet: Annotated[
+        Path | None,
+        typer.Option(
+            "--parquet",
+            help="Also write each table and view of the snapshot as Parquet into this folder,"
+            " with the data dictionary beside them (data_dictionary.csv, data_dictionary.json).",
+            show_default=False,
+        ),
+    ] = None,
+    convert_storage: Annotated[
+        bool,
+        typer.Option(
+            "--convert-storage",
+            help="First rewrite the database itself in the storage format DuckDB 1.0 reads:"
+            " once, for a database an earlier kqc created in DuckDB 2's format.",
+        ),
+    ] = False,
+) -> None:
     """Write the read-only snapshot regulators open (<db stem>.snapshot.duckdb beside the
-    database), replaced atomically; print its path."""
+    database; DuckDB 1.0 and later open it), replaced atomically; print its path, and with
+    --parquet the export folder's."""
     from kqc.store.chain import write_heads
+    from kqc.store.publish import needs_conversion
     from kqc.store.publish import publish as publish_snapshot
 
     where = locations(db)
-    print(publish_snapshot(where.db))
+    if parquet is not None:
+        from kqc.store.parquet_export import check_target
+
+        check_target(parquet)  # a folder it cannot use is refused before anything is written
+    if convert_storage:
+        from kqc.store.convert import convert_storage as convert
+
+        if convert(where.db):
+            done = f"converted {where.db} to the storage format DuckDB 1.0 reads"
+            print(f"kqc: {terminal.shown(done)}", file=quiet.user_stderr())
+    snapshot = publish_snapshot(where.db)
+    print(snapshot)
     write_heads(where.db)  # beside the snapshot: what `kqc verify` holds the chains against
+    note = needs_conversion(where.db)
+    if note is not None:
+        print(f"kqc: note: {terminal.shown(note)}", file=quiet.user_stderr())
+    if parquet is not None:
+        from kqc.store.parquet_export import export_parquet
+
+        export_parquet(snapshot, parquet)
+        print(parquet.absolute())
 
 
 _DEMO_MARK = ".kqc-demo"
@@ -784,6 +941,7 @@ def demo(
     outcomes = _run_ingest([where.inbox], where)
     _show_outcomes(outcomes, as_json=False, base=where.db.parent)
     _show_statuses(where.db)
+    from kqc.store.clients import query_command
     from kqc.store.publish import snapshot_path
 
     snapshot = snapshot_path(where.db)
@@ -791,7 +949,7 @@ def demo(
         f"\nDatabase:   {where.db}\nArchive:    {where.archive}\nQuarantine: {where.quarantine}"
         " (each rejected file has <name>.errors.csv beside it)\n"
         f"Snapshot:   {snapshot} (read-only copy for regulators, renewed after every run)\n"
-        f'Query it:   duckdb -readonly {snapshot} "SELECT * FROM batch_status"\n'
+        f"Query it:   {query_command(snapshot, 'SELECT * FROM batch_status')}\n"
         f"Flags:      kqc flags --db {where.db}"
     )
 
@@ -803,13 +961,14 @@ def _error(message: str) -> None:
 
 def _usage_message(err: Exception) -> str | None:
     """Click's usage errors (Typer carries its own copy of Click, so match by
-    shape): their message, or None for any other exception."""
+    shape): their message ("" for a bare `kqc`, whose help is printed
+    already), or None for any other exception."""
     if getattr(err, "exit_code", None) != 2 or not hasattr(err, "format_message"):
         return None
     ctx = getattr(err, "ctx", None)
     name = getattr(ctx, "command_path", "kqc") if ctx else "kqc"
     text = " ".join(str(err.format_message()).split())
-    return f"{text} (see: {name} --help)"
+    return f"{text} (see: {name} --help)" if text else ""
 
 
 def main() -> None:
@@ -825,7 +984,7 @@ def main() -> None:
     except Exception as err:  # the last line of defence: a sentence, never a traceback
         usage = _usage_message(err)
         if usage is not None:
-            if not usage.startswith("("):  # bare `kqc`: the help was printed already
+            if usage:
                 _error(usage)
             code = 2
         else:

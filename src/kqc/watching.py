@@ -135,10 +135,20 @@ def save_seen(path: Path, seen: Mapping[str, Seen]) -> None:
         raise
 
 
-def outcome_line(file: str, status: str, rows: int, errors: int, reason: str | None) -> str:
-    """The one line the watch prints for a file."""
+def outcome_line(
+    file: str,
+    status: str,
+    rows: int,
+    errors: int,
+    reason: str | None,
+    unused_columns: list[str] | None = None,
+) -> str:
+    """The one line the watch prints for a file; an ingested file's columns
+    that hold values kqc does not read are named (the lab's text: the caller
+    makes it printable, as it does the file name)."""
     if status == "ingested":
-        return f"{file}: ingested, {rows} rows"
+        named = ", ".join(f"'{c}'" for c in unused_columns or [])
+        return f"{file}: ingested, {rows} rows" + (f" (columns not used: {named})" if named else "")
     if status == "duplicate":
         return f"{file}: already stored (same content), archived, 0 rows"
     if status == "rejected":

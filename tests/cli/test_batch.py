@@ -150,7 +150,7 @@ def test_unknown_batch_is_one_sentence_and_exit_2(demo_db, tmp_path, batch_id, h
 
 def test_missing_database(tmp_path):
     done = kqc("batch", "KR-2611-B", "--db", "nowhere.duckdb", cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2  # configuration, as the contract says
     assert "no database at" in done.stderr and done.stderr.count("\n") == 1
 
 
@@ -182,7 +182,7 @@ def test_dossier_to_csv_is_one_file_per_section(demo_db, tmp_path):
 
 def test_flags_export_holds_every_flag(demo_db, tmp_path):
     listed = kqc("flags", "--db", str(demo_db), "--format", "json", cwd=tmp_path)
-    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    rows = json.loads(listed.stdout)
     done = kqc("flags", "--db", str(demo_db), "--out", "flags.xlsx", cwd=tmp_path)
     assert done.returncode == 1  # open flags, as without --out
     sheet = openpyxl.load_workbook(tmp_path / "flags.xlsx")["flags"]

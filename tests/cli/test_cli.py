@@ -103,7 +103,7 @@ def test_demo_runs_and_says_where_to_look(tmp_path):
     # The flags QA reads: exit 1 while any is open; filters; machine formats.
     listed = kqc("flags", "--db", str(db), "--format", "json", cwd=tmp_path)
     assert listed.returncode == 1, listed.stderr
-    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    rows = json.loads(listed.stdout)  # one JSON document: an array of flags
     assert {r["rule"] for r in rows} >= {"heavy_metal", "content_uniformity", "potency_drift"}
     one = kqc("flags", "--db", str(db), "--batch", "KR-2611-G", "--format", "csv", cwd=tmp_path)
     assert one.stdout.count("\n") == 2 and "potency_drift" in one.stdout

@@ -16,9 +16,12 @@ from tests.cli.test_cli import kqc
 
 def make_database(db: Path) -> None:
     with connect(db) as con:
+        # Columns named: a later migration may add one.
         con.execute(
-            "INSERT INTO batches VALUES ('B1', 'P1', 'Caps', 'capsule', 50, 0.5, 6, 1,"
-            " NULL, NULL, NULL, 'f' || repeat('0', 63), now())"
+            "INSERT INTO batches (batch_id, product_id, product_name, form,"
+            " label_claim_mg_per_serving, serving_size_g, servings_per_day, units_per_serving,"
+            " source_sha256, updated_at)"
+            " VALUES ('B1', 'P1', 'Caps', 'capsule', 50, 0.5, 6, 1, 'f' || repeat('0', 63), now())"
         ).fetchall()
 
 
@@ -46,7 +49,7 @@ def test_publish_prints_the_snapshot_path(tmp_path):
 
 def test_publish_without_a_database_is_one_sentence(tmp_path):
     done = kqc("publish", "--db", "none.duckdb", cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2  # configuration, as on every command that reads the database
     assert done.stdout == ""
     assert done.stderr.startswith("kqc: no database at") and done.stderr.count("\n") == 1
     assert "kqc ingest" in done.stderr

@@ -99,14 +99,16 @@ def test_the_limit_is_read_from_the_environment(monkeypatch):
     )
 
 
-def test_a_far_cell_on_a_sheet_that_is_never_read_does_not_matter():
-    # The table is on 'Results'; the stray cell on a notes sheet the reader never opens.
+def test_a_far_cell_on_another_sheet_refuses_the_workbook_naming_that_sheet():
+    # Every sheet is read (one may hold results), so every sheet's reach is checked.
     book = load_workbook(io.BytesIO(workbook({"Results": [RESULTS_HEADER, RESULTS_ROW]})))
     book.create_sheet("Notes")["XFD1048576"] = "stray"
     buffer = io.BytesIO()
     book.save(buffer)
     out = prepare("two_sheets.xlsx", buffer.getvalue())
-    assert out.problems == [] and out.rows.height == 1
+    assert out.rows.height == 0
+    [problem] = out.problems
+    assert problem.problem.startswith("the sheet 'Notes' reaches cell XFD1048576")
 
 
 LIMITS = SheetLimits(cells=20_000_000, rows=1_048_576, columns=16_384)

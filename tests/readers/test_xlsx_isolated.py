@@ -8,9 +8,20 @@ import subprocess
 import sys
 import time
 
+from kqc.core.records import SheetTables
 from kqc.readers import isolated, read_bytes
 from kqc.readers.isolated import HANG_FAULT
 from tests.readers.books import RESULTS_HEADER, RESULTS_ROW, far_cell_workbook, workbook
+from tests.readers.certificate import (
+    METALS,
+    METALS_HEADER_ROW,
+    METALS_NOTE,
+    MICRO,
+    MICRO_HEADER_ROW,
+    POTENCY,
+    POTENCY_HEADER_ROW,
+    multi_sheet_certificate,
+)
 
 SAVE_AGAIN = "save it again from Excel as .xlsx, or export the results as CSV"
 
@@ -44,6 +55,24 @@ def test_one_warm_worker_reads_the_workbooks_one_after_another():
     [pid] = isolated.worker_pids()
     assert not isinstance(read_bytes("b.xlsx", _good()), list)
     assert isolated.worker_pids() == [pid]
+
+
+def test_every_sheet_of_a_workbook_is_read_in_one_request(monkeypatch):
+    # A worker of its own (another memory limit), told to die at its second request.
+    monkeypatch.setenv("KQC_MAX_XLSX_READER_BYTES", str(3 << 30))
+    monkeypatch.setenv("KQC_FAULT", f"{isolated.FAULT_POINT}:2")
+    book = read_bytes("coa.xlsx", multi_sheet_certificate())
+    assert isinstance(book, SheetTables)
+    analytes = [(t.sheet, t.header_row, t.frame[t.headers[0]].to_list()) for t in book.tables]
+    assert analytes == [
+        ("Potency", POTENCY_HEADER_ROW, [row[0] for row in POTENCY]),
+        # The note under the metals is the normalizer's to leave out, not the reader's.
+        ("Heavy Metals", METALS_HEADER_ROW, [row[0] for row in METALS] + [METALS_NOTE]),
+        ("Microbiology", MICRO_HEADER_ROW, [row[0] for row in MICRO]),
+    ]
+    assert book.tables[0].metadata["Analyst"] == "S. Lim"
+    assert book.tables[0].frame["Result"][0] == "1.52%"
+    assert "killed by signal 9" in _problem(read_bytes("next.xlsx", _good()))
 
 
 def test_a_killed_reader_rejects_that_workbook_and_the_next_is_read(monkeypatch):

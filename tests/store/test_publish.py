@@ -1,6 +1,9 @@
 """The snapshot regulators open, on real files and real processes: a full
 copy with its comments, read-only on disk, replaced atomically under a reader
-that holds the previous one open, never leaving a temporary file or a lock."""
+that holds the previous one open, never leaving a temporary file or a lock;
+opened, value for value, by DuckDB 1.x for Python and by the `duckdb` command
+line installed with kqc, also when the live database is in DuckDB 2's format
+(and once that database is converted)."""
 
 import os
 import stat
@@ -16,7 +19,11 @@ import pytest
 
 from kqc.core.records import RESULT_SCHEMA
 from kqc.store import FileRecord, StoreError, connect, store_ingested
-from kqc.store.publish import publish, remove_stale_temps, snapshot_path
+from kqc.store.connection import migrate
+from kqc.store.convert import convert_storage, inventory
+from kqc.store.publish import needs_conversion, publish, remove_stale_temps, snapshot_path
+from kqc.store.storage import storage_version
+from tests.store.duckdb_clients import cli_json, cli_version, read_with
 
 
 def store_results(db: Path, n: int, sha: str, batch: str = "B1") -> None:
@@ -275,3 +282,176 @@ def test_every_table_and_view_of_a_published_snapshot_reads(tmp_path):
             columns = con.execute(f'SELECT * FROM "{name}"').fetchall()
             assert columns is not None
     assert catalog(snapshot) == catalog(db)
+
+
+# --- Readable by every DuckDB client from 1.0 on (kqc.store.storage) ---------
+
+
+def version_of(db: Path) -> str | None:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return storage_version(con)
+
+
+def made_by_an_earlier_kqc(db: Path) -> None:
+    """A kqc database in DuckDB 2's own format, as kqc created them before it
+    chose the 1.0 format: every migration, the same writes."""
+    con = duckdb.connect(str(db))
+    try:
+        migrate(con)
+    finally:
+        con.close()
+    assert version_of(db) == "v2.0.0+"
+
+
+def test_a_new_database_is_created_in_the_format_duckdb_1_0_reads(live):
+    assert version_of(live) == "v1.0.0+"
+    store_results(live, 2, "e" * 64, batch="B9")  # later writes keep it
+    assert version_of(live) == "v1.0.0+"
+
+
+def test_the_snapshot_opens_in_duckdb_1x_with_every_value_and_comment(tmp_path):
+    db = tmp_path / "kqc.duckdb"
+    store_results(db, 20_000, "f" * 64)
+    snapshot = publish(db)
+    # kqc's own format already: the snapshot is the live file's bytes.
+    assert snapshot.read_bytes() == db.read_bytes()
+    old = read_with(snapshot, ["SELECT * FROM batch_status"], old=True)
+    current = read_with(snapshot, ["SELECT * FROM batch_status"], old=False)
+    assert old["duckdb"].startswith("1.")
+    assert {k: v for k, v in old.items() if k != "duckdb"} == {
+        k: v for k, v in current.items() if k != "duckdb"
+    }
+    assert len(old["data"]["results"]["rows"]) == 20_000
+    assert all(comment for *_, comment in old["columns"])
+
+
+def test_the_duckdb_command_line_installed_with_kqc_opens_the_snapshot(live):
+    snapshot = publish(live)
+    expected = catalog(live)
+    assert cli_version().startswith("v1.")
+    listed = cli_json(
+        snapshot,
+        f"SELECT table_name AS name, comment FROM duckdb_tables() WHERE {MINE}"
+        f" UNION ALL SELECT view_name, comment FROM duckdb_views() WHERE {MINE} ORDER BY 1",
+    )
+    names = sorted([name for name, _ in expected["tables"]] + [v[0] for v in expected["views"]])
+    assert [row["name"] for row in listed] == names
+    assert all(row["comment"] for row in listed)
+    counted = {
+        name: cli_json(snapshot, f'SELECT count(*) AS n FROM (SELECT * FROM "{name}")')[0]["n"]
+        for name in names
+    }
+    assert {name: counted[name] for name in expected["rows"]} == expected["rows"]
+    assert counted["results"] == 3 and counted["batch_status"] == 1
+    statuses = cli_json(snapshot, "SELECT * FROM batch_status")
+    assert statuses == [{"batch_id": "B1", "status": "PASS", "open_flags": 0}]
+
+
+def test_a_snapshot_written_from_the_write_ahead_log_is_in_the_1_0_format(live):
+    con = duckdb.connect(str(live))
+    con.execute("PRAGMA disable_checkpoint_on_shutdown").fetchall()
+    con.execute("DELETE FROM results WHERE value = 0").fetchall()
+    con.close()
+    snapshot = publish(live)
+    assert version_of(snapshot) == "v1.0.0+"
+    old = read_with(snapshot, [], old=True)
+    assert len(old["data"]["results"]["rows"]) == 2
+
+
+def test_a_database_in_duckdb_2_format_still_gets_a_snapshot_duckdb_1x_opens(tmp_path):
+    db = tmp_path / "kqc.duckdb"
+    made_by_an_earlier_kqc(db)
+    store_results(db, 1_000, "a" * 64)
+    assert version_of(db) == "v2.0.0+"  # writing does not change a file's format
+    note = needs_conversion(db)
+    assert note is not None and "kqc publish --convert-storage" in note
+    snapshot = publish(db)
+    assert version_of(snapshot) == "v1.0.0+"
+    old = read_with(snapshot, [], old=True)
+    current_live = read_with(db, [], old=False)
+    assert {k: old[k] for k in ("tables", "views", "columns", "data")} == {
+        k: current_live[k] for k in ("tables", "views", "columns", "data")
+    }
+    assert files_in(tmp_path) == ["kqc.duckdb", "kqc.snapshot.duckdb"]
+
+
+def test_converting_a_duckdb_2_database_keeps_everything_and_makes_publishing_a_copy(tmp_path):
+    db = tmp_path / "kqc.duckdb"
+    made_by_an_earlier_kqc(db)
+    store_results(db, 1_000, "a" * 64)
+    with duckdb.connect(str(db), read_only=True) as con:
+        before = inventory(con)
+    assert convert_storage(db) is True
+    assert version_of(db) == "v1.0.0+" and needs_conversion(db) is None
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert inventory(con) == before
+    # The sequences go on where they stood (the constraints are in the
+    # tables' SQL, compared above).
+    store_results(db, 2, "b" * 64, batch="B2")
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT max(result_id), count(*) FROM results").fetchone() == (
+            1_002,
+            1_002,
+        )
+    assert convert_storage(db) is False  # once is enough
+    snapshot = publish(db)
+    assert snapshot.read_bytes() == db.read_bytes()
+    assert len(read_with(snapshot, [], old=True)["data"]["results"]["rows"]) == 1_002
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, duckdb
+    con = duckdb.connect(sys.argv[1], read_only=True)
+    print("open", flush=True)
+    sys.stdin.readline()
+    """
+)
+
+
+def test_a_conversion_while_another_program_holds_the_database_changes_nothing(
+    tmp_path, monkeypatch
+):
+    db = tmp_path / "kqc.duckdb"
+    made_by_an_earlier_kqc(db)
+    store_results(db, 10, "a" * 64)
+    before = db.read_bytes()
+    monkeypatch.setenv("KQC_LOCK_WAIT", "1")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(StoreError, match="stayed open in another program"):
+            convert_storage(db)
+    finally:
+        holder.communicate("done\n", timeout=60)
+    assert db.read_bytes() == before and version_of(db) == "v2.0.0+"
+    assert [n for n in files_in(tmp_path) if not n.startswith(".kqc.ingest")] == ["kqc.duckdb"]
+
+
+def test_kqc_publish_says_how_to_convert_and_converts_when_asked(tmp_path):
+    from tests.cli.test_cli import kqc
+
+    db = tmp_path / "kqc.duckdb"
+    made_by_an_earlier_kqc(db)
+    store_results(db, 50, "a" * 64)
+    first = kqc("publish", "--db", str(db), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == f"{snapshot_path(db)}\n"
+    [note] = first.stderr.splitlines()
+    assert note.startswith("kqc: note: ") and "kqc publish --convert-storage" in note
+    assert version_of(snapshot_path(db)) == "v1.0.0+"
+    converted = kqc("publish", "--db", str(db), "--convert-storage", cwd=tmp_path)
+    assert converted.returncode == 0, converted.stderr
+    assert converted.stdout == f"{snapshot_path(db)}\n"
+    assert converted.stderr.splitlines() == [
+        f"kqc: converted {db} to the storage format DuckDB 1.0 reads"
+    ]
+    assert version_of(db) == "v1.0.0+"
+    assert snapshot_path(db).read_bytes() == db.read_bytes()
+    again = kqc("publish", "--db", str(db), "--convert-storage", cwd=tmp_path)
+    assert again.returncode == 0 and again.stderr == ""

@@ -114,6 +114,7 @@ def register_frame(batch: str, claim: float) -> pl.DataFrame:
             "manufacturer": [None],
             "manufactured_on": [None],
             "markets": ["UT"],
+            "target_content_pct": [None],
         },
         schema=REGISTER_SCHEMA,
     )

@@ -328,6 +328,38 @@ REGISTER_FIELDS: dict[str, tuple[str, ...]] = {
         "mfd",
     ),
     "markets": ("markets", "market", "states", "sold in", "jurisdictions", "jurisdiction"),
+    # USP <905>'s T: the manufacturer's target content per unit, in % of the
+    # label claim (105 for an overage of 5 %). Names fold without '%', so
+    # 'Target %' and 'Target (%)' are 'target'; and 'T' is <905>'s own symbol.
+    "target_content_pct": (
+        "target content",
+        "target content %",
+        "target content (%)",
+        "target content % lc",
+        "target content (% lc)",
+        "target content % of label claim",
+        "target content (% of label claim)",
+        "target content per unit",
+        "target content per dosage unit",
+        "target %",
+        "target % lc",
+        "target (% lc)",
+        "target % of label claim",
+        "target (% of label claim)",
+        "target % of claim",
+        "target potency",
+        "target potency %",
+        "target assay",
+        "target assay %",
+        "target label claim %",
+        "usp target",
+        "usp t",
+        "t",
+        "t (%)",
+        "t % lc",
+        "t (% lc)",
+        "t value",
+    ),
 }
 
 RESULT_REQUIRED: tuple[str, ...] = ("batch_id", "sample_id", "analyte", "result", "unit", "lab_id")
@@ -409,6 +441,9 @@ class ColumnMap:
     fields: dict[str, str] = field(default_factory=dict)  # field -> lab header
     clashes: list[tuple[str, str, str]] = field(default_factory=list)  # (field, first, second)
     unmapped: list[str] = field(default_factory=list)
+    # Headers naming a field that a more exact column beside them gives
+    # (_SECONDARY): not read, so the file's outcome names them.
+    set_aside: list[str] = field(default_factory=list)
     # unit field ('unit', 'limit_unit') -> the headers giving it, with their unit
     header_units: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
@@ -476,6 +511,7 @@ def map_columns(headers: list[str], kind: Kind) -> ColumnMap:
         chosen = exact or named
         cmap.fields[fld] = chosen[0]
         cmap.clashes.extend((fld, chosen[0], h) for h in chosen[1:])
+        cmap.set_aside.extend(h for h in named if h not in chosen)
     return cmap
 
 

@@ -11,7 +11,7 @@ result).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -49,6 +49,8 @@ class Normalized:
     headers: dict[str, str] = field(default_factory=dict)  # field -> the lab's column name
     # Wide files: the analyte column each row came from, aligned with `rows`.
     cell_columns: list[str] | None = None
+    # The lab's columns that hold values kqc does not read (unused_columns).
+    unused_columns: tuple[str, ...] = ()
 
 
 def normalize(table: RawTable) -> Normalized:
@@ -56,12 +58,37 @@ def normalize(table: RawTable) -> Normalized:
     headers = table.headers
     kind = cols.guess_kind(headers)
     if kind == "results":
-        return _normalize_results(without_section_headings(table))
-    if wide.is_wide(headers):
-        return _normalize_wide(table)
-    if kind == "register":
-        return _normalize_register(table)
-    return Normalized(None, pl.DataFrame(), [_unrecognized(headers)])
+        normalized = _normalize_results(without_section_headings(table))
+    elif wide.is_wide(headers):
+        normalized = _normalize_wide(table)
+        return replace(normalized, unused_columns=unused_columns(table, "results", analytes=True))
+    elif kind == "register":
+        normalized = _normalize_register(table)
+    else:
+        return Normalized(None, pl.DataFrame(), [_unrecognized(headers)])
+    return replace(normalized, unused_columns=unused_columns(table, kind))
+
+
+def unused_columns(table: RawTable, kind: cols.Kind, *, analytes: bool = False) -> tuple[str, ...]:
+    """The columns of `table` that no field reads (nor, with `analytes`, as in
+    a wide file, an analyte) and that hold a value: the file's outcome names
+    them, so no column is left out unseen. A cell repeating its header holds
+    nothing (a header repeated down a long export)."""
+    cmap = cols.map_columns(table.headers, kind)
+    unread = {*cmap.unmapped, *cmap.set_aside}
+    per_unit = cmap.fields.get("label_claim_mg_per_unit")
+    if per_unit and "label_claim_mg_per_serving" in cmap.fields:
+        unread.add(per_unit)  # a register's claim per serving is read, not one per capsule
+    if analytes:
+        unread = {h for h in unread if wide.analyte_column(h) is None}
+    return tuple(
+        h for h in table.headers if h in unread and _holds_value(table.frame.get_column(h), h)
+    )
+
+
+def _holds_value(cells: pl.Series, header: str) -> bool:
+    text = cells.cast(pl.String).str.strip_chars()
+    return bool(((text != "") & (text != header.strip())).fill_null(False).any())
 
 
 def _normalize_wide(table: RawTable) -> Normalized:
@@ -772,7 +799,17 @@ _REGISTER_UNITS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("mg", "mg/unit", "mg/capsule", "mg/cap", "mg/tablet", "mg/tab", "mg each"),
     ),
     "serving_size_g": ("g", ("g", "gm", "gram", "grams")),
+    "target_content_pct": (
+        "% of label claim",
+        ("%", "% lc", "% of lc", "% label claim", "% of label claim", "% of claim", "percent"),
+    ),
 }
+# A target content that is no number: the sentence names the fix, as the
+# schema's range check does (kqc.schemas.register).
+_NOT_A_TARGET = (
+    "'{}' is not a target content: write T as a number of % of the label claim (105 for"
+    " 105 %), or leave the cell empty for T = 100 %"
+)
 _NUMBER_AND_WORD = r"^\s*([+-]?[\d.,]+)\s*([^\d\s.,][^\d]*?)\s*$"
 
 
@@ -839,6 +876,7 @@ def _normalize_register(table: RawTable) -> Normalized:
         "servings_per_day": True,
         "units_per_serving": per_unit,
         **({"label_claim_mg_per_unit": True} if per_unit else {}),
+        "target_content_pct": False,
     }
     converted = {}
     for fld, required in numeric.items():
@@ -851,7 +889,13 @@ def _normalize_register(table: RawTable) -> Normalized:
             pl.coalesce(unit_problem, nums["problem"]).alias("_p"),
         )
         header = headers.get(fld, fld)
-        issues.add(with_nums.filter(pl.col("_p").is_not_null()), header, pl.col(fld), pl.col("_p"))
+        problem = pl.format(_NOT_A_TARGET, pl.col(fld)) if fld == "target_content_pct" else None
+        issues.add(
+            with_nums.filter(pl.col("_p").is_not_null()),
+            header,
+            pl.col(fld),
+            pl.col("_p") if problem is None else problem,
+        )
         if required:
             issues.add(
                 with_nums.filter(pl.col(fld).is_null()),

@@ -10,13 +10,19 @@ from kqc.core.names import did_you_mean, name_key
 
 # Product forms (Utah R70-580-2(6) lists raw leaf, powder, capsule, tablet,
 # tea, liquid/tincture/shot, extract/concentrate, gummy), with the words
-# registers use for them.
+# registers use for them. The form picks the USP <2023> Table 2 row of the
+# microbial limits (schemas/thresholds.csv says why in each row's note):
+# powder and leaf are the dried botanical itself ("dried or powdered
+# botanicals"); a capsule or tablet is a finished supplement made from it
+# ("nutritional supplements with botanicals"); tea is brewed ("botanicals to
+# be treated with boiling water before use"); extract, liquid, shot and gummy
+# take the extract and tincture rows.
 _FORM_NAMES: dict[str, tuple[str, ...]] = {
     "powder": ("powder", "powdered leaf", "leaf powder", "ground leaf", "pwd"),
     "leaf": ("leaf", "raw leaf", "crushed leaf", "dried leaf", "whole leaf"),
     "capsule": ("capsule", "capsules", "caps", "cap", "softgel"),
     "tablet": ("tablet", "tablets", "tab", "tabs", "pressed tablet"),
-    "tea": ("tea", "tea bag", "tea bags", "teabag"),
+    "tea": ("tea", "tea bag", "tea bags", "teabag", "tea cut", "loose leaf tea"),
     "extract": ("extract", "concentrate", "resin", "full spectrum extract", "enhanced leaf"),
     "liquid": ("liquid", "tincture", "drink", "beverage", "syrup"),
     "shot": ("shot", "shots", "extract shot", "liquid shot"),

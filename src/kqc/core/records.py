@@ -7,6 +7,8 @@ them. Keeping the list in one place is what lets those layers agree.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 # One row per reported result, in canonical analyte and unit, with the lab's
@@ -52,6 +54,8 @@ REGISTER_SCHEMA: dict[str, pl.DataType] = {
     "manufacturer": pl.String(),
     "manufactured_on": pl.String(),
     "markets": pl.String(),  # e.g. "UT;GA": market profiles applied on top of the default
+    # USP <905>'s T, in % of label claim; NULL when the register states none (T = 100 %)
+    "target_content_pct": pl.Float64(),
 }
 
 
@@ -74,10 +78,20 @@ class RawTable:
     reader that saw a semicolon-separated file, where "1,42" means 1.42.
     `thousands_comma` is set by a reader of delimited text whose numbers show
     the dot is the decimal mark, so the comma in '12,000' groups thousands
-    (`kqc.core.separators`).
+    (`kqc.core.separators`). `sheet` names the workbook sheet the table was
+    read from when the workbook has more than one (`hidden_sheet` when the lab
+    hid it), so its problems can say which sheet their rows are on.
     """
 
-    __slots__ = ("decimal_comma", "frame", "header_row", "metadata", "sheet", "thousands_comma")
+    __slots__ = (
+        "decimal_comma",
+        "frame",
+        "header_row",
+        "hidden_sheet",
+        "metadata",
+        "sheet",
+        "thousands_comma",
+    )
 
     def __init__(
         self,
@@ -88,15 +102,16 @@ class RawTable:
         thousands_comma: bool = False,
         header_row: int = 1,
         sheet: str | None = None,
+        hidden_sheet: bool = False,
     ) -> None:
         self.frame = frame
         self.metadata = dict(metadata or {})
         self.decimal_comma = decimal_comma
         self.thousands_comma = thousands_comma
         self.header_row = header_row  # where the header sits, for problems about columns
-        # The workbook sheet read when it is not the first one: the lab opens
-        # the workbook on its first sheet, so problems name it.
+        # Row 14 alone does not say which of a workbook's sheets it is on.
         self.sheet = sheet
+        self.hidden_sheet = hidden_sheet
 
     def with_frame(self, frame: pl.DataFrame) -> RawTable:
         """The same table (metadata, layout, header row, sheet) holding `frame`."""
@@ -107,8 +122,19 @@ class RawTable:
             thousands_comma=self.thousands_comma,
             header_row=self.header_row,
             sheet=self.sheet,
+            hidden_sheet=self.hidden_sheet,
         )
 
     @property
     def headers(self) -> list[str]:
         return [c for c in self.frame.columns if c != "source_row"]
+
+
+@dataclass(frozen=True)
+class SheetTables:
+    """The tables of a workbook of several sheets, one a sheet, in sheet
+    order; each names its sheet (`RawTable.sheet`). They are one source file:
+    each is read with its own header, metadata block and row numbers, and
+    their rows are stored together, or none of them are."""
+
+    tables: tuple[RawTable, ...]

@@ -3,11 +3,18 @@
 Every analyte is stored under one code. A lab name is folded with
 `names.name_key` and looked up here; a name not found is a problem for its row
 (with the closest code suggested), never passed through.
+
+The vocabulary in force is the built-in one below plus, when a lab keeps
+one, its house vocabulary (`KQC_VOCABULARY`, parsed by
+`kqc.core.house_vocab`): the shell puts that in force once at a command's
+start (`use_house_analytes`), before any name is resolved.
 """
 
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +35,27 @@ class Analyte:
     group: Group
     reporting: Reporting
     aliases: tuple[str, ...] = ()
+    # An element's symbol and the mass numbers of its natural isotopes: an
+    # ICP-MS export names the isotope it measured ('52Cr', 'Cr 52', 'Pb208').
+    # A mass the element has no isotope of is no name of it.
+    symbol: str | None = None
+    isotopes: tuple[int, ...] = ()
+
+
+def _element(code: str, symbol: str, isotopes: tuple[int, ...], *aliases: str) -> Analyte:
+    """A metal as ICP-MS panels print it: its name, its symbol ('Cr'), both
+    ('Chromium Cr'; 'Chromium (Cr)' and 'Cr (ICP-MS)' lose their bracket when
+    looked up), its total ('Total chromium', 'Chromium, total') and each
+    isotope ('52Cr', 'Cr 52', '52Cr [He]')."""
+    name = code.capitalize()
+    return Analyte(
+        code,
+        "metal",
+        "amount",
+        (symbol, f"{name} {symbol}", f"Total {code}", f"{name}, total", *aliases),
+        symbol=symbol,
+        isotopes=isotopes,
+    )
 
 
 _ANALYTES: tuple[Analyte, ...] = (
@@ -66,12 +94,36 @@ _ANALYTES: tuple[Analyte, ...] = (
         ("Mitragynine pseudoindoxyl", "MGPI", "MG pseudoindoxyl", "pseudoindoxyl"),
     ),
     Analyte("total_alkaloids", "alkaloid", "amount", ("Total alkaloids", "Total kratom alkaloids")),
-    # Heavy metals (DOMAIN §2).
-    Analyte("lead", "metal", "amount", ("Pb", "Lead (Pb)", "Lead Pb")),
-    Analyte("arsenic", "metal", "amount", ("As", "Arsenic (As)", "Total arsenic")),
-    Analyte("cadmium", "metal", "amount", ("Cd", "Cadmium (Cd)")),
-    Analyte("mercury", "metal", "amount", ("Hg", "Mercury (Hg)", "Total mercury")),
-    Analyte("nickel", "metal", "amount", ("Ni", "Nickel (Ni)")),
+    # Heavy metals (DOMAIN §2): every element of ICH Q3D(R2) / USP <232>, as a
+    # full ICP-MS panel reports them, each with its natural isotopes.
+    # Class 1.
+    _element("lead", "Pb", (204, 206, 207, 208), "Lead (Pb)"),
+    _element("arsenic", "As", (75,), "Arsenic (As)"),
+    _element("cadmium", "Cd", (106, 108, 110, 111, 112, 113, 114, 116), "Cadmium (Cd)"),
+    _element("mercury", "Hg", (196, 198, 199, 200, 201, 202, 204), "Mercury (Hg)"),
+    # Class 2A.
+    _element("cobalt", "Co", (59,)),
+    _element("vanadium", "V", (50, 51)),
+    _element("nickel", "Ni", (58, 60, 61, 62, 64), "Nickel (Ni)"),
+    # Class 2B.
+    _element("thallium", "Tl", (203, 205)),
+    _element("gold", "Au", (197,)),
+    _element("palladium", "Pd", (102, 104, 105, 106, 108, 110)),
+    _element("iridium", "Ir", (191, 193)),
+    _element("osmium", "Os", (184, 186, 187, 188, 189, 190, 192)),
+    _element("rhodium", "Rh", (103,)),
+    _element("ruthenium", "Ru", (96, 98, 99, 100, 101, 102, 104)),
+    _element("selenium", "Se", (74, 76, 77, 78, 80, 82)),
+    _element("silver", "Ag", (107, 109)),
+    _element("platinum", "Pt", (190, 192, 194, 195, 196, 198)),
+    # Class 3.
+    _element("lithium", "Li", (6, 7)),
+    _element("antimony", "Sb", (121, 123)),
+    _element("barium", "Ba", (130, 132, 134, 135, 136, 137, 138)),
+    _element("molybdenum", "Mo", (92, 94, 95, 96, 97, 98, 100)),
+    _element("copper", "Cu", (63, 65)),
+    _element("tin", "Sn", (112, 114, 115, 116, 117, 118, 119, 120, 122, 124)),
+    _element("chromium", "Cr", (50, 52, 53, 54)),
     # Microbial (DOMAIN §3).
     Analyte(
         "salmonella",
@@ -230,44 +282,189 @@ _ANALYTES: tuple[Analyte, ...] = (
     Analyte("water_activity", "activity", "ratio", ("aw", "a_w", "Water activity (aw)")),
 )
 
-ANALYTES: dict[str, Analyte] = {a.code: a for a in _ANALYTES}
+BUILT_IN: tuple[Analyte, ...] = _ANALYTES
+
+
+class NameClash(ValueError):
+    """A name given to two analytes."""
+
+    def __init__(self, spelling: str, code: str, other: str) -> None:
+        super().__init__(f"analyte name {spelling!r} of {code} already means {other}")
+        self.spelling, self.code, self.other = spelling, code, other
+
+
+# A bracket at the end of a name: a symbol ('Lead (Pb)'), a method
+# ('Mitragynine (HPLC)', 'Cr (ICP-MS)'), an ICP-MS cell mode ('52Cr [He]',
+# 'Pb 208 (KED)') or an isotope's mass ('Cr (52)').
+_TRAILING_BRACKET = re.compile(r"^(.*?)\s*[\(\[]\s*([^()\[\]]*?)\s*[\)\]]\s*$")
+# A bracket that names a species, not a method: 'Chromium (VI)', 'As(III)',
+# 'Cr 3+', 'Mercury (methyl)'. Hexavalent chromium or methylmercury is another
+# analyte than the element's total, so such a name is never read as the total.
+_SPECIES = re.compile(
+    r"^(?:[ivx]{1,4}|[+-]?\d\s*[+-]|[+-]\s*\d|hexavalent|trivalent|methyl\w*|ethyl\w*)$",
+    re.IGNORECASE,
+)
+# '52Cr', '52 Cr', '52-Cr'; 'Cr52', 'Cr 52', 'Cr-52'.
+_MASS_THEN_SYMBOL = re.compile(r"^\s*(\d{1,3})\s*-?\s*([A-Za-z]{1,2})\s*$")
+_SYMBOL_THEN_MASS = re.compile(r"^\s*([A-Za-z]{1,2})\s*-?\s*(\d{1,3})\s*$")
+
+
+class AnalyteNames:
+    """Every name a set of analytes is known by, and the code a lab's name
+    stands for. Built once for the built-in vocabulary and once more when a
+    house vocabulary is put in force; a name claimed by two analytes is a
+    NameClash, never a silent choice."""
+
+    def __init__(self, analytes: Iterable[Analyte] = ()) -> None:
+        self.analytes: dict[str, Analyte] = {}
+        self._by_key: dict[str, str] = {}
+        self._by_isotope: dict[tuple[str, int], str] = {}
+        for analyte in analytes:
+            self.add(analyte)
+
+    def clash(self, analyte: Analyte) -> NameClash | None:
+        """The first of `analyte`'s names (its code, an alias, an isotope)
+        that already means another analyte, or None."""
+        for spelling in (analyte.code, *analyte.aliases):
+            other = self._by_key.get(name_key(spelling))
+            if other is not None and other != analyte.code:
+                return NameClash(spelling, analyte.code, other)
+        for mass in analyte.isotopes:
+            other = self._by_isotope.get((name_key(analyte.symbol or ""), mass))
+            if other is not None and other != analyte.code:
+                return NameClash(f"{mass}{analyte.symbol}", analyte.code, other)
+        return None
+
+    def add(self, analyte: Analyte) -> None:
+        found = self.clash(analyte)
+        if found is not None:
+            raise found
+        self.analytes[analyte.code] = analyte
+        for spelling in (analyte.code, *analyte.aliases):
+            self._by_key[name_key(spelling)] = analyte.code
+        for mass in analyte.isotopes:
+            self._by_isotope[(name_key(analyte.symbol or ""), mass)] = analyte.code
+
+    def spellings(self) -> list[str]:
+        """Every name an analyte is known by: what "did you mean" chooses from."""
+        return sorted({n for a in self.analytes.values() for n in (a.code, *a.aliases)})
+
+    def code(self, name: str) -> str | None:
+        """Canonical code for a lab's analyte name, or None when it is not known.
+
+        A bracket at the end ('Lead (Pb)', 'Mitragynine (HPLC)', '52Cr [He]')
+        is tried both with and without, since labs put symbols, methods and
+        cell modes there; one naming a species ('Chromium (VI)') is not
+        dropped. An isotope ('208Pb', 'Cr 52') names its element.
+        """
+        found = self._whole(name)
+        if found is not None:
+            return found
+        stem, notes = name, []
+        while (bracket := _TRAILING_BRACKET.match(stem)) is not None:
+            stem, note = bracket.group(1), bracket.group(2)
+            notes.append(note)
+            # 'Cr (52)': the mass of the isotope measured.
+            found = self._whole(f"{stem} {note}") if note.isdigit() else None
+            found = found or self._whole(stem)
+            if found is not None:
+                return found if self._fits(notes, found) else None
+        if "(" in name:  # 'Lead (Pb) total': the name before the first bracket
+            head, rest = name.split("(", 1)
+            found = self._whole(head)
+            if found is not None and self._fits([rest.split(")", 1)[0].strip()], found):
+                return found
+        return None
+
+    def _whole(self, text: str) -> str | None:
+        found = self._by_key.get(name_key(text))
+        if found is not None:
+            return found
+        if (mass_first := _MASS_THEN_SYMBOL.match(text)) is not None:
+            mass, symbol = mass_first.groups()
+        elif (symbol_first := _SYMBOL_THEN_MASS.match(text)) is not None:
+            symbol, mass = symbol_first.groups()
+        else:
+            return None
+        return self._by_isotope.get((name_key(symbol), int(mass)))
+
+    def _fits(self, notes: list[str], code: str) -> bool:
+        """No bracket names a species of the analyte ('Chromium (VI)';
+        'Vanadium (V)' is its symbol) or a mass the element has no isotope of
+        ('Cr (99)')."""
+        isotopes = self.analytes[code].isotopes
+        for note in notes:
+            if _SPECIES.match(note) and self._by_key.get(name_key(note)) != code:
+                return False
+            if note.isdigit() and isotopes and int(note) not in isotopes:
+                return False
+        return True
+
+
+# Raises NameClash at import when the built-in table claims a name twice.
+_BUILT_IN_NAMES = AnalyteNames(BUILT_IN)
+_in_force = _BUILT_IN_NAMES
+
+# The analytes in force, by code; their codes; every name they are known by.
+# Updated in place by `use_house_analytes`, so every module that imported
+# them sees the house analytes too.
+ANALYTES: dict[str, Analyte] = dict(_BUILT_IN_NAMES.analytes)
 ANALYTE_CODES: list[str] = sorted(ANALYTES)
+ANALYTE_SPELLINGS: list[str] = _BUILT_IN_NAMES.spellings()
 
-_BY_KEY: dict[str, str] = {}
-for _a in _ANALYTES:
-    for _name in (_a.code, *_a.aliases):
-        _key = name_key(_name)
-        if _BY_KEY.get(_key, _a.code) != _a.code:
-            raise RuntimeError(f"analyte alias {_name!r} is claimed twice")
-        _BY_KEY[_key] = _a.code
 
-# Every name an analyte is known by: what "did you mean" chooses from.
-ANALYTE_SPELLINGS: list[str] = sorted({n for a in _ANALYTES for n in (a.code, *a.aliases)})
+def built_in_names() -> AnalyteNames:
+    """A fresh copy of the built-in vocabulary's names, for checking a house
+    vocabulary against (kqc.core.house_vocab)."""
+    return AnalyteNames(BUILT_IN)
+
+
+def use_house_analytes(house: Iterable[Analyte]) -> None:
+    """Put the built-in analytes plus `house` (a parsed house vocabulary; none
+    for the built-in one alone) in force for every lookup that follows.
+
+    Called by the shell at a command's start and in each worker process,
+    before any file is read: a name is resolved against one vocabulary for a
+    whole run."""
+    global _in_force
+    names = AnalyteNames((*BUILT_IN, *house))  # a clash raises NameClash
+    _in_force = names
+    ANALYTES.clear()
+    ANALYTES.update(names.analytes)
+    ANALYTE_CODES[:] = sorted(ANALYTES)
+    ANALYTE_SPELLINGS[:] = names.spellings()
+    analyte_code.cache_clear()
+
+
+def house_analytes() -> list[Analyte]:
+    """The analytes a house vocabulary added to the built-in ones."""
+    return [a for code, a in ANALYTES.items() if code not in _BUILT_IN_NAMES.analytes]
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def analyte_code(name: str) -> str | None:
-    """Canonical code for a lab's analyte name, or None when it is not known.
+    """Canonical code for a lab's analyte name in the vocabulary in force, or
+    None when it is not known (`AnalyteNames.code`)."""
+    return _in_force.code(name)
 
-    A trailing parenthesis ("Lead (Pb)", "Mitragynine (HPLC)") is tried both
-    with and without, since labs put symbols and methods there.
-    """
-    key = name_key(name)
-    if key in _BY_KEY:
-        return _BY_KEY[key]
-    if "(" in name:
-        return _BY_KEY.get(name_key(name.split("(", 1)[0]))
-    return None
+
+# Where an analyte kqc does not know is added (CONTRACT §2: extendable).
+HOUSE_VOCABULARY_HINT = (
+    "if the lab does report an analyte kqc does not know, add it to a house vocabulary"
+    " file named by KQC_VOCABULARY (docs/vocabulary.md)"
+)
 
 
 def unknown_analyte_message(name: str) -> str:
     """A name not known, with the closest analyte when one is close, else
-    where the known names are listed."""
-    fix = did_you_mean(name, ANALYTE_SPELLINGS) or (
-        ": write it as one of the analytes kqc knows (README, Vocabularies), or take the"
-        " row out of the file"
+    where the known names are listed; and how a lab adds one of its own."""
+    guess = did_you_mean(name, ANALYTE_SPELLINGS)
+    if guess:
+        return f"unknown analyte '{name}'{guess} Or, {HOUSE_VOCABULARY_HINT}"
+    return (
+        f"unknown analyte '{name}': write it as one of the analytes kqc knows"
+        f" (docs/vocabulary.md), or take the row out of the file; {HOUSE_VOCABULARY_HINT}"
     )
-    return f"unknown analyte '{name}'{fix}"
 
 
 SAMPLE_TYPES: tuple[str, ...] = ("production", "blank", "spike", "duplicate", "crm")

@@ -17,7 +17,7 @@ from kqc.core.names import closest, did_you_mean, name_key
 from kqc.core.qualifiers import Parsed, parse_result
 from kqc.core.records import RawTable
 from kqc.core.units import spelling
-from kqc.core.vocab import ANALYTE_SPELLINGS, ANALYTES, analyte_code
+from kqc.core.vocab import ANALYTE_SPELLINGS, ANALYTES, HOUSE_VOCABULARY_HINT, analyte_code
 
 # The column a melted cell came from, so problems name 'Lead (ppm)', not 'result'.
 CELL_COLUMN = "_cell_column"
@@ -94,11 +94,14 @@ def with_units_row(table: RawTable) -> RawTable:
 
 
 def _unknown(name: str) -> str:
-    fix = did_you_mean(name, ANALYTE_SPELLINGS) or (
-        ": name one of the analytes kqc knows (README, Vocabularies) in the header, or take"
-        " the column out of the file"
+    guess = did_you_mean(name, ANALYTE_SPELLINGS)
+    if guess:
+        return f"unknown analyte column '{name}'{guess} Or, {HOUSE_VOCABULARY_HINT}"
+    return (
+        f"unknown analyte column '{name}': name one of the analytes kqc knows"
+        " (docs/vocabulary.md) in the header, or take the column out of the file;"
+        f" {HOUSE_VOCABULARY_HINT}"
     )
-    return f"unknown analyte column '{name}'{fix}"
 
 
 def is_wide(headers: list[str]) -> bool:

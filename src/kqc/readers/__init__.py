@@ -1,6 +1,7 @@
 """Readers: bytes in, a RawTable (every cell as text, with source_row) or
-problems out. A reader never raises for bad input; the format is told by the
-content, with the file name only as a hint.
+problems out; a workbook of several sheets gives SheetTables, one RawTable a
+sheet that holds a table. A reader never raises for bad input; the format is
+told by the content, with the file name only as a hint.
 
 A new format is one module with a `read(name, data)` function and one line in
 `read_bytes`.
@@ -11,8 +12,8 @@ from __future__ import annotations
 import polars as pl
 
 from kqc.core.notes import without_trailing_notes
-from kqc.core.problems import Problem, file_problem
-from kqc.core.records import RawTable
+from kqc.core.problems import Problem, file_problem, on_sheet
+from kqc.core.records import RawTable, SheetTables
 from kqc.limits_input import (
     MAX_CELL_CHARS,
     MAX_FILE_BYTES,
@@ -23,7 +24,7 @@ from kqc.limits_input import (
 )
 from kqc.readers import delimited, json_records, xlsx
 
-ReadOutcome = RawTable | list[Problem]
+ReadOutcome = RawTable | SheetTables | list[Problem]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .xls (and .doc)
@@ -34,6 +35,8 @@ _RTF_MAGIC = b"{\\rtf"
 def read_bytes(name: str, data: bytes) -> ReadOutcome:
     try:
         outcome = _dispatch(name, data)
+        if isinstance(outcome, SheetTables):
+            return _sheets_long_cells(outcome)
         return long_cells(outcome) if isinstance(outcome, RawTable) else outcome
     except Exception as err:  # a reader bug must reject the file, never stop the run
         return [file_problem(f"the file could not be read ({type(err).__name__}: {err})")]
@@ -76,8 +79,21 @@ def _dispatch(name: str, data: bytes) -> ReadOutcome:
 
 def _sheet(outcome: ReadOutcome) -> ReadOutcome:
     """A spreadsheet or text export without the notes under its table
-    ("Approved by: …"); JSON records have no such lines."""
+    ("Approved by: …"), or under each sheet's; JSON records have no such lines."""
+    if isinstance(outcome, SheetTables):
+        return SheetTables(tuple(without_trailing_notes(t) for t in outcome.tables))
     return without_trailing_notes(outcome) if isinstance(outcome, RawTable) else outcome
+
+
+def _sheets_long_cells(book: SheetTables) -> ReadOutcome:
+    """`long_cells` of every sheet's table, each problem naming its sheet."""
+    problems = [
+        problem
+        for table in book.tables
+        if isinstance(checked := long_cells(table), list)
+        for problem in on_sheet(checked, table.sheet, hidden=table.hidden_sheet)
+    ]
+    return sorted(problems) if problems else book
 
 
 def too_large(size: int, setting: Limit) -> Problem:
@@ -112,7 +128,7 @@ def is_delimited(name: str, head: bytes) -> bool:
     )
 
 
-def long_cells(table: RawTable) -> ReadOutcome:
+def long_cells(table: RawTable) -> RawTable | list[Problem]:
     """A cell longer than any lab writes is a broken export (or a hostile
     one): refused, so it is never stored or shown."""
     most = limit(MAX_CELL_CHARS)

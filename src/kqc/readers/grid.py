@@ -65,6 +65,36 @@ def metadata(rows: Iterable[Sequence[str]]) -> dict[str, str]:
     return meta
 
 
+# A row of this many filled cells, with another under it, is laid out as a
+# table: a letterhead, a signature block and `Key: value` lines fill one or two.
+GRID_CELLS = 3
+
+
+def table_without_header(rows: Sequence[Sequence[str]]) -> int | None:
+    """Where rows in which no header was found (`find_header`) still show a
+    table: the index of the first row that names a known analyte (in a cell
+    of its own, or as the key of a `Lead: 0.25 ppm` line), or that starts a
+    grid (it and the row under it each fill GRID_CELLS cells or more). None
+    when they are text alone: a letterhead, notes, a signature block,
+    `Key: value` lines. A workbook's sheet that shows a table it cannot read
+    is refused, never passed over (kqc.readers.xlsx)."""
+    filled = [[c.strip() for c in cells if c and c.strip()] for cells in rows]
+    for i, cells in enumerate(filled):
+        if any(_names_analyte(cell) for cell in cells):
+            return i
+        below = filled[i + 1] if i + 1 < len(filled) else []
+        if len(cells) >= GRID_CELLS and len(below) >= GRID_CELLS:
+            return i
+    return None
+
+
+def _names_analyte(cell: str) -> bool:
+    if len(cell) > 80:
+        return False
+    key = _META.match(cell)
+    return analyte_code(cell) is not None or (key is not None and bool(analyte_code(key.group(1))))
+
+
 def no_header_problem(first_row: Sequence[str]) -> Problem:
     found = ", ".join(f"'{c.strip()}'" for c in first_row if c and c.strip())[:300] or "nothing"
     return file_problem(

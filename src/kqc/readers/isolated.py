@@ -9,7 +9,8 @@ overstays, that file gets a problem and the run goes on with a new worker.
 
 One warm worker is reused for the run's workbooks (starting one costs what
 importing Polars and fastexcel costs; a request costs little more than
-copying the file in and the table out as Arrow IPC). It is never forked from
+copying the file in and the tables out as Arrow IPC: a workbook's sheets are
+all read in its one request, never a worker a sheet). It is never forked from
 kqc (whose Prefect threads make fork unsafe): it is a new interpreter,
 started by `subprocess`. It never outlives kqc: it exits when its stdin
 closes, the kernel kills it when the thread that started it ends
@@ -44,7 +45,7 @@ import polars as pl
 
 from kqc import faults
 from kqc.core.problems import Problem, file_problem
-from kqc.core.records import RawTable
+from kqc.core.records import RawTable, SheetTables
 from kqc.limits_input import described, limit, register
 from kqc.readers.workbook_extent import SheetLimits
 
@@ -156,8 +157,12 @@ _all: list[_Worker] = []
 _pool_lock = threading.Lock()
 
 
-def read_workbook(name: str, data: bytes) -> RawTable | list[Problem]:
-    """`kqc.readers.xlsx.read_here(name, data, limits)`, run in a worker."""
+Outcome = RawTable | SheetTables | list[Problem]
+
+
+def read_workbook(name: str, data: bytes) -> Outcome:
+    """`kqc.readers.xlsx.read_here(name, data, limits)`, run in a worker:
+    every sheet of the workbook in the one request."""
     settings = {k: v for k, v in os.environ.items() if k.startswith(_SETTINGS)}
     request = Request(name, SheetLimits.current(), settings)
     seconds = limit(MAX_XLSX_READ_SECONDS)
@@ -278,9 +283,7 @@ def _start(memory: int) -> _Worker:
     return worker
 
 
-def _ask(
-    worker: _Worker, request: Request, data: bytes, seconds: int
-) -> tuple[RawTable | list[Problem], bool]:
+def _ask(worker: _Worker, request: Request, data: bytes, seconds: int) -> tuple[Outcome, bool]:
     """The worker's outcome, and whether it asks to be retired."""
     header = json.dumps(
         {
@@ -309,15 +312,25 @@ def _ask(
     if answer["kind"] == "problems":
         problems = [Problem(int(r), str(c), str(v), str(p)) for r, c, v, p in answer["problems"]]
         return problems, retire
-    table = RawTable(
-        pl.read_ipc(payload),
-        answer["metadata"],
-        decimal_comma=answer["decimal_comma"],
-        thousands_comma=answer["thousands_comma"],
-        header_row=answer["header_row"],
-        sheet=answer["sheet"],
-    )
-    return table, retire
+    tables = []
+    start = 0
+    for told in answer["tables"]:  # each table's frame, one after the other
+        frame = pl.read_ipc(payload[start : start + told["size"]])
+        start += told["size"]
+        tables.append(
+            RawTable(
+                frame,
+                told["metadata"],
+                decimal_comma=told["decimal_comma"],
+                thousands_comma=told["thousands_comma"],
+                header_row=told["header_row"],
+                sheet=told["sheet"],
+                hidden_sheet=told["hidden_sheet"],
+            )
+        )
+    if answer["kind"] == "sheets":
+        return SheetTables(tuple(tables)), retire
+    return tables[0], retire
 
 
 def _read_exact(fd: int, size: int, deadline: float) -> bytes:
@@ -382,6 +395,7 @@ def serve() -> None:
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     requests = sys.stdin.buffer
+    from kqc import house_vocabulary
     from kqc.readers import xlsx  # the imports cost most of a start: after the limits
 
     answers.write(_STARTED)
@@ -401,6 +415,9 @@ def serve() -> None:
             time.sleep(3600)
         limits = SheetLimits(request["cells"], request["rows"], request["columns"])
         try:
+            # A header is found by the names it holds: those of the run's
+            # vocabulary, a house one ($KQC_VOCABULARY) included.
+            house_vocabulary.use_environment()
             outcome = xlsx.read_here(request["name"], data, limits)
         except MemoryError:
             # A heap that ran out is not trusted with the next workbook.
@@ -419,28 +436,42 @@ def _memory_sentence() -> str:
     )
 
 
-def _answer(answers: IO[bytes], outcome: RawTable | list[Problem], *, retire: bool = False) -> None:
-    if isinstance(outcome, RawTable):
-        buffer = io.BytesIO()
-        outcome.frame.write_ipc(buffer)
-        payload = buffer.getvalue()
-        header: dict[str, Any] = {
-            "kind": "table",
-            "metadata": outcome.metadata,
-            "decimal_comma": outcome.decimal_comma,
-            "thousands_comma": outcome.thousands_comma,
-            "header_row": outcome.header_row,
-            "sheet": outcome.sheet,
-        }
-    else:
+def _answer(answers: IO[bytes], outcome: Outcome, *, retire: bool = False) -> None:
+    header: dict[str, Any]
+    if isinstance(outcome, list):
         payload = b""
         header = {"kind": "problems", "problems": [list(astuple(p)) for p in outcome]}
+    else:
+        tables = [outcome] if isinstance(outcome, RawTable) else list(outcome.tables)
+        frames = [_ipc(table.frame) for table in tables]
+        payload = b"".join(frames)
+        header = {
+            "kind": "table" if isinstance(outcome, RawTable) else "sheets",
+            "tables": [
+                {
+                    "size": len(frame),
+                    "metadata": table.metadata,
+                    "decimal_comma": table.decimal_comma,
+                    "thousands_comma": table.thousands_comma,
+                    "header_row": table.header_row,
+                    "sheet": table.sheet,
+                    "hidden_sheet": table.hidden_sheet,
+                }
+                for table, frame in zip(tables, frames, strict=True)
+            ],
+        }
     header["retire"] = retire
     encoded = json.dumps(header).encode()
     answers.write(_HEADER.pack(len(encoded), len(payload)))
     answers.write(encoded)
     answers.write(payload)
     answers.flush()
+
+
+def _ipc(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer)
+    return buffer.getvalue()
 
 
 def astuple(problem: Problem) -> tuple[int, str, str, str]:

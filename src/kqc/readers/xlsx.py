@@ -1,5 +1,25 @@
-"""XLSX workbooks: the sheet named `results`, else the first; the sheet's own
-row numbers kept for error reports; numbers exactly as stored.
+"""XLSX workbooks: every sheet that holds a table, each with its own header,
+metadata block and row numbers; numbers exactly as stored.
+
+Which sheets are read (one rule, so no result is ever passed over unseen):
+- a sheet holds a table when kqc finds its header (a row among the first 60
+  naming two or more known columns or analytes, as in any file) with rows
+  under it. It is read, hidden or not: a hidden sheet's results are the
+  lab's results still;
+- a sheet whose header kqc finds but cannot read (no analyte or result
+  column, a column named twice), or whose rows show a table under no header
+  kqc recognises (a cell naming a known analyte, or two rows in a row of
+  three or more filled cells: `kqc.readers.grid.table_without_header`),
+  makes the whole workbook refused, naming the sheet;
+- a sheet of text alone (a letterhead, notes, a signature block, `Key:
+  value` lines), an empty sheet, a chart sheet, or a header with no row
+  under it holds no result, and is passed over. The `Key: value` lines of
+  such a cover before the first table (`Lab: Acme`) stand for every table
+  that does not state them itself.
+A workbook of one sheet is read as any other file; in a workbook of several,
+each table and each problem names its sheet (`(sheet 'Heavy Metals')`).
+The tables are one source file: kqc.flows.prepare stores them together or
+refuses them together.
 
 fastexcel (Rust calamine) reads the sheet twice: once as text, once as
 numbers. Its text form prints a number to nine significant digits, so where a
@@ -20,19 +40,26 @@ import io
 import struct
 import zipfile
 import zlib
+from dataclasses import dataclass, replace
 from typing import Any
 
 import fastexcel
 import polars as pl
 
 from kqc.core import columns as cols
-from kqc.core import wide
-from kqc.core.problems import Problem, file_problem
+from kqc.core.problems import Problem, file_problem, on_sheet, sheet_label
 from kqc.core.qualifiers import PLAIN_NUMBER
-from kqc.core.records import RawTable
+from kqc.core.records import RawTable, SheetTables
 from kqc.core.separators import decimal_mark
 from kqc.limits_input import MAX_XLSX_UNPACKED_BYTES, described, limit
-from kqc.readers.grid import HEAD_ROWS, build_table
+from kqc.readers.grid import (
+    HEAD_ROWS,
+    build_table,
+    find_header,
+    metadata,
+    no_rows_problem,
+    table_without_header,
+)
 from kqc.readers.isolated import read_workbook
 from kqc.readers.workbook_extent import SheetLimits, sheet_problem
 from kqc.readers.xlsx_percent import percent_cells
@@ -145,13 +172,15 @@ def _exact_cells(text: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFrame:
     return text.select(columns)
 
 
-def read(name: str, data: bytes) -> RawTable | list[Problem]:
+def read(name: str, data: bytes) -> RawTable | SheetTables | list[Problem]:
     return read_workbook(name, data)
 
 
-def read_here(name: str, data: bytes, limits: SheetLimits) -> RawTable | list[Problem]:
+def read_here(
+    name: str, data: bytes, limits: SheetLimits
+) -> RawTable | SheetTables | list[Problem]:
     """The workbook read in this process: what `read` has a worker process
-    do (kqc.readers.isolated)."""
+    do (kqc.readers.isolated), every sheet in the one call."""
     worksheets: dict[str, bytes] = {}
     problem = _archive_problem(data, worksheets)
     if problem:
@@ -159,17 +188,12 @@ def read_here(name: str, data: bytes, limits: SheetLimits) -> RawTable | list[Pr
     try:
         book = fastexcel.read_excel(data)  # the sheet names and shared strings: no sheet yet
         names = book.sheet_names
-        chosen = next((n for n in names if n.strip().casefold() == "results"), names[0])
-        first = _sheet_table(book, chosen, data, limits, worksheets)
-        if chosen != names[0] or _recognized(first):
-            return _on_sheet(first, chosen, names)
-        # A cover sheet first ('Summary', the lab's letterhead) and the table
-        # on another: the first other sheet whose columns kqc knows.
-        for other in names[1:]:
-            table = _sheet_table(book, other, data, limits, worksheets)
-            if _recognized(table):
-                return _on_sheet(table, other, names)
-        return first
+        if len(names) == 1:
+            only = _read_sheet(book, names[0], data, limits, worksheets, named=False).outcome
+            return [only.reason] if isinstance(only, NoTable) else only
+        return _every_sheet(
+            [_read_sheet(book, n, data, limits, worksheets, named=True) for n in names]
+        )
     except Exception as err:  # a damaged workbook must become a problem, never a crash
         return [
             file_problem(
@@ -179,39 +203,137 @@ def read_here(name: str, data: bytes, limits: SheetLimits) -> RawTable | list[Pr
         ]
 
 
-def _on_sheet(
-    table: RawTable | list[Problem], sheet: str, names: list[str]
-) -> RawTable | list[Problem]:
-    """The table, marked with its sheet when that is not the first."""
-    if isinstance(table, RawTable) and sheet != names[0]:
-        table.sheet = sheet
+@dataclass(frozen=True)
+class NoTable:
+    """A sheet that holds no table: empty, text alone, or a header with no
+    rows under it. `reason` is the problem the workbook is refused for when
+    no sheet holds one; `metadata` its `Key: value` lines."""
+
+    reason: Problem
+    metadata: dict[str, str]
+    empty: bool = False
+
+
+@dataclass(frozen=True)
+class SheetRead:
+    """One sheet as read: its table, the problems that stop it being read
+    (a table kqc cannot read, a sheet that reaches too far), or no table."""
+
+    name: str
+    hidden: bool
+    outcome: RawTable | list[Problem] | NoTable
+
+
+def _every_sheet(sheets: list[SheetRead]) -> SheetTables | list[Problem]:
+    """The tables of every sheet that holds one; the workbook refused, for
+    every sheet that holds one kqc cannot read, when any does."""
+    unreadable = [p for s in sheets if isinstance(s.outcome, list) for p in s.outcome]
+    if unreadable:
+        return sorted(unreadable)
+    tables = [(i, s.outcome) for i, s in enumerate(sheets) if isinstance(s.outcome, RawTable)]
+    if not tables:
+        return [_no_table(sheets)]
+    # A cover before the tables (the certificate's letterhead: 'Lab: Acme',
+    # 'Batch: KR-1') speaks for every table that does not say it itself.
+    cover: dict[str, str] = {}
+    for s in sheets[: tables[0][0]]:
+        if isinstance(s.outcome, NoTable):
+            cover.update(s.outcome.metadata)
+    return SheetTables(tuple(_with_cover(table, cover) for _, table in tables))
+
+
+def _with_cover(table: RawTable, cover: dict[str, str]) -> RawTable:
+    """The table's metadata after the cover's, for the fields its own lines
+    do not give (its own `Laboratory:` wins over the cover's `Lab:`)."""
+    own = {_field(key) for key in table.metadata}
+    inherited = {k: v for k, v in cover.items() if (f := _field(k)) is not None and f not in own}
+    table.metadata = {**inherited, **table.metadata}
     return table
 
 
-def _recognized(table: RawTable | list[Problem]) -> bool:
-    return isinstance(table, RawTable) and (
-        cols.guess_kind(table.headers) is not None or wide.is_wide(table.headers)
+def _field(key: str) -> str | None:
+    return cols.result_field(key) or cols.register_field(key)
+
+
+def _no_table(sheets: list[SheetRead]) -> Problem:
+    filled = [(s, s.outcome) for s in sheets if isinstance(s.outcome, NoTable)]
+    filled = [(s, o) for s, o in filled if not o.empty]
+    if not filled:
+        return file_problem(
+            f"every sheet of the workbook ({len(sheets)}) is empty: export the results again"
+            " and drop the new file"
+        )
+    sheet, outcome = filled[0]
+    label = sheet_label(sheet.name, hidden=sheet.hidden)
+    return replace(
+        outcome.reason,
+        problem=f"{outcome.reason.problem} ({label}; no other sheet holds a table either)",
     )
 
 
-def _sheet_table(
-    book: Any, chosen: str, data: bytes, limits: SheetLimits, worksheets: dict[str, bytes]
-) -> RawTable | list[Problem]:
+def _read_sheet(
+    book: Any,
+    sheet: str,
+    data: bytes,
+    limits: SheetLimits,
+    worksheets: dict[str, bytes],
+    *,
+    named: bool,
+) -> SheetRead:
+    """A sheet's table, or why it has none. A sheet is a table when kqc finds
+    its header (`kqc.readers.grid.find_header`) with rows under it; with no
+    header found, rows that still show a table (`table_without_header`) are
+    refused, and text alone is no table. `named`: the workbook has other
+    sheets, so the table and its problems name this one."""
     # The reader allocates the sheet's whole rectangle: its reach is checked first.
-    if (too_far := sheet_problem(data, chosen, limits, worksheets)) is not None:
-        return [too_far]
+    if (too_far := sheet_problem(data, sheet, limits, worksheets)) is not None:
+        return SheetRead(sheet, False, [too_far])  # it names the sheet
     # header_row=None with skip_rows=0 keeps leading empty rows: row i is sheet row i+1.
-    text = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="string").to_polars()
-    numbers = book.load_sheet(chosen, header_row=None, skip_rows=0, dtypes="float").to_polars()
+    loaded = book.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="string")
+    hidden = getattr(loaded, "visible", "visible") != "visible"
+    text = loaded.to_polars()
     if text.height == 0 or text.width == 0:
-        return [file_problem(f"the sheet '{chosen}' is empty")]
+        empty = file_problem(f"the {sheet_label(sheet)} is empty")
+        return SheetRead(sheet, hidden, NoTable(empty, {}, empty=True))
+    numbers = book.load_sheet(sheet, header_row=None, skip_rows=0, dtypes="float").to_polars()
     cells = _exact_cells(text, numbers)
     rows = [["" if v is None else v for v in row] for row in cells.iter_rows()]
-    for r, c in percent_cells(data, chosen, worksheets):
+    for r, c in percent_cells(data, sheet, worksheets):
         if r < len(rows) and c < numbers.width and (shown := numbers[r, c]) is not None:
             # 0.0152 shown as 1.52 %: read as the person reading the sheet reads it
             rows[r][c] = f"{shown * 100:.12g}%"
-    return build_table(rows, list(range(1, len(rows) + 1)), mark=_text_mark(text, numbers))
+    row_numbers = list(range(1, len(rows) + 1))
+    outcome = build_table(rows, row_numbers, mark=_text_mark(text, numbers))
+    if not named:
+        return SheetRead(sheet, hidden, outcome)
+    label = sheet_label(sheet, hidden=hidden)
+    if isinstance(outcome, RawTable):
+        outcome.sheet, outcome.hidden_sheet = sheet, hidden
+        return SheetRead(sheet, hidden, outcome)
+    if outcome == [no_rows_problem()]:  # a header and nothing under it: no result to lose
+        return SheetRead(sheet, hidden, NoTable(outcome[0], {}))
+    if find_header(rows) is not None:  # a table kqc cannot read (a column named twice…)
+        return SheetRead(sheet, hidden, on_sheet(outcome, sheet, hidden=hidden))
+    at = table_without_header(rows)
+    if at is None:
+        return SheetRead(sheet, hidden, NoTable(outcome[0], metadata(rows)))
+    return SheetRead(sheet, hidden, [_unheaded_table(label, rows[at], row_numbers[at])])
+
+
+def _unheaded_table(label: str, cells: list[str], row: int) -> Problem:
+    found = " | ".join(c.strip() for c in cells if c and c.strip())[:200]
+    return Problem(
+        row,
+        "(header)",
+        found,
+        f"the {label} holds a table, but no header row kqc recognises: a results table"
+        " needs a header row naming "
+        + ", ".join(cols.RESULT_REQUIRED)
+        + " (or one column per analyte, e.g. 'Lead (ppm)'); give the sheet such a row"
+        " above its table, or, if it holds no results (a list, a calculation), delete the"
+        " sheet and drop the file again. kqc reads every sheet of a workbook that holds"
+        " a table",
+    )
 
 
 def _text_mark(text: pl.DataFrame, numbers: pl.DataFrame) -> str | None:

@@ -83,7 +83,7 @@ def uniformity(
         ]
         cu = {t.unit: t for t in applicable(rules, batch, "content_uniformity")}
         if len(percents) >= 10:
-            entry.av = dose.acceptance_value(percents)
+            entry.av = dose.acceptance_value(percents, dose.target_content(batch)[0])
             av_rule = cu.get("% of label claim")
             entry.av_limit = av_rule.limit_value if av_rule else None
             l2 = cu.get("% of M")

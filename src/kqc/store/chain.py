@@ -490,12 +490,14 @@ def _feed(digests: dict[str, Digest], spec: Spec, batch: pa.RecordBatch, algorit
 class Table(NamedTuple):
     """A table recorded row by row: its key and the columns digested (fixed,
     so a column added later does not change old digests), timestamps
-    among them."""
+    among them. An `optional` column, added later, is digested only where
+    it is set: a row written before it (NULL there) keeps its digest."""
 
     name: str
     key: str
     columns: tuple[str, ...]
     timestamps: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
 
 
 FLAGS = Table(
@@ -542,6 +544,7 @@ BATCHES = Table(
         "updated_at",
     ),
     ("updated_at",),
+    ("target_content_pct",),  # migration 0012
 )
 POTENCY = Table(
     "batch_potency",
@@ -571,15 +574,28 @@ THRESHOLDS = Table(
 ROW_TABLES = (FLAGS, BATCHES, POTENCY)
 
 
-def _row_text(table: Table) -> str:
+def _row_text(table: Table, optional: tuple[str, ...] = ()) -> str:
     """SQL for a row's canonical text: every column as its length in bytes,
     ':' and its text, NULL as '~', joined by '|', so no two different rows
-    read alike. Computed by DuckDB, vectorized, as is its SHA-256."""
+    read alike. Then each of the `optional` columns that is set, as its
+    name, '=' and the same length and text (concat_ws skips a NULL one, so
+    a row without it reads as it did before the column was added).
+    Computed by DuckDB, vectorized, as is its SHA-256."""
     fields = []
     for c in table.columns:
         text = f"epoch_us({c})::VARCHAR" if c in table.timestamps else f"{c}::VARCHAR"
         fields.append(f"CASE WHEN {c} IS NULL THEN '~' ELSE strlen({text}) || ':' || {text} END")
+    for c in optional:
+        text = f"{c}::VARCHAR"
+        set_text = f"'{c}=' || strlen({text}) || ':' || {text}"
+        fields.append(f"CASE WHEN {c} IS NOT NULL THEN {set_text} END")
     return f"concat_ws('|', {', '.join(fields)})"
+
+
+def _optional_present(con: duckdb.DuckDBPyConnection, table: Table) -> tuple[str, ...]:
+    """The optional columns of `table` this database has (a database not yet
+    migrated, read by `kqc verify`, may lack them)."""
+    return tuple(c for c in table.optional if _has_column(con, table.name, c))
 
 
 def row_digests(
@@ -588,9 +604,9 @@ def row_digests(
     """key -> SHA-256 of the row, for the rows of `table` that `where` keeps.
     DuckDB writes the texts; each is hashed from the Arrow buffer it lies in,
     without a Python string (a quarter of a million flags in some 0.3 s)."""
+    text = _row_text(table, _optional_present(con, table))
     found = con.sql(
-        f"SELECT {table.key}::VARCHAR AS key, {_row_text(table)} AS text FROM {table.name}"
-        f" WHERE {where}",
+        f"SELECT {table.key}::VARCHAR AS key, {text} AS text FROM {table.name} WHERE {where}",
         params=params,
     ).to_arrow_table()
     digests: dict[str, str] = {}

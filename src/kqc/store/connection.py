@@ -7,6 +7,9 @@ writes: a person can open it read-only between runs. When someone holds it
 anyway, opening for a write waits and retries with backoff, says so once, and
 gives up after $KQC_LOCK_WAIT seconds with DatabaseLocked: the caller leaves
 its file in the inbox. Only the open is retried, never half a transaction.
+
+A new file is created in the storage format every DuckDB from 1.0 on reads
+(kqc.store.storage), so the snapshot a regulator gets opens in their DuckDB.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import duckdb
 from kqc import quiet
 from kqc.settings import lock_wait_seconds
 from kqc.store.errors import DatabaseLocked, NotADatabase, StoreError
+from kqc.store.storage import NEW_FILE_CONFIG
 
 if TYPE_CHECKING:  # the read-only commands start without polars (a quarter second)
     import polars as pl
@@ -116,8 +120,13 @@ def _holder(err: BaseException | None) -> str:
 
 
 def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    # A new file is created in the storage format every DuckDB from 1.0 on
+    # reads (kqc.store.storage); a file keeps its format for life.
+    config: dict[str, str | bool | int | float | list[str]] = (
+        {} if read_only or path.exists() else dict(NEW_FILE_CONFIG)
+    )
     try:
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as err:
         if "lock" in str(err).lower():
             raise DatabaseLocked(path) from err

@@ -1,5 +1,6 @@
 """The snapshot regulators open: a read-only copy of the database beside it,
-`<stem>.snapshot.duckdb` next to `<stem>.duckdb`, replaced atomically.
+`<stem>.snapshot.duckdb` next to `<stem>.duckdb`, replaced atomically, in
+the storage format every DuckDB client from 1.0 on opens (kqc.store.storage).
 
 The live file is locked while the pipeline writes; the snapshot never is. It
 is built in a temporary file in the same folder, read back whole, flushed to
@@ -8,18 +9,23 @@ disk, made read-only and renamed over the previous snapshot in one step.
 The build is a byte copy of the live file taken while a read-only connection
 holds it (no writer can change it meanwhile): 0.7 s for a 10-million-row,
 25-column database of 890 MB, where DuckDB's `COPY FROM DATABASE` takes 14 s
-(a quarter of a 55 s ingest of that size). Only when the live file has a
-write-ahead log (a writer died before its checkpoint) is the DuckDB copy
-used, because the file's bytes alone would miss what the log holds; it is
-also the one to use for a snapshot in an older storage format
-(`_write_with_duckdb`'s `storage_version`).
+(a quarter of a 55 s ingest of that size). kqc creates its databases in the
+1.0 format, so the byte copy is already one a 1.x client opens. DuckDB
+writes the copy itself, in the 1.0 format (`write_with_duckdb`), in two
+cases only: when the live file has a write-ahead log (a writer died before
+its checkpoint), because the file's bytes alone would miss what the log
+holds; and when the live file is in a newer format (a database an earlier
+kqc created with DuckDB 2's default), which a byte copy would carry along
+and DuckDB 1.x would refuse. The second case is said (`needs_conversion`)
+with the way out: converting the live file once (kqc.store.convert).
 
 A byte copy carries any damage of the live file with it, so the copy is
 never trusted unread: every column of every table is hashed (a query that
 reads each value; a count or a min/max DuckDB answers from its metadata
 without touching the data) and every view is run, 0.8 s for the same
-database. A copy that does not read back leaves the previous snapshot as it
-was, byte for byte: a publish is never a downgrade.
+database; the copy's own storage version is checked too. A copy that does
+not read back leaves the previous snapshot as it was, byte for byte: a
+publish is never a downgrade.
 
 A reader that holds the previous snapshot open keeps reading its own
 consistent file (the rename does not touch it); the next reader opens the new
@@ -40,6 +46,12 @@ import duckdb
 from kqc.store.connection import connect, run
 from kqc.store.errors import NotADatabase, StoreError
 from kqc.store.queries import require_database
+from kqc.store.storage import (
+    OLDEST_CLIENT,
+    conversion_note,
+    opens_in_oldest_client,
+    storage_version,
+)
 
 SNAPSHOT_SUFFIX = ".snapshot.duckdb"
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # 0444
@@ -63,7 +75,7 @@ def _temp_path(snapshot: Path) -> Path:
     return snapshot.with_name(f"{_temp_prefix(snapshot)}{os.getpid()}.{token}.tmp")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -82,7 +94,7 @@ def remove_stale_temps(snapshot: Path) -> list[Path]:
         pid_text = candidate.name[len(prefix) :].split(".", 1)[0]
         if not pid_text.isdigit():
             continue
-        if _pid_alive(int(pid_text)):
+        if pid_alive(int(pid_text)):
             continue
         candidate.unlink(missing_ok=True)
         removed.append(candidate)
@@ -94,7 +106,7 @@ def _discard(temp: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -144,17 +156,16 @@ def read_every_table(con: duckdb.DuckDBPyConnection, database: str | None = None
         con.execute(f"SELECT * FROM {prefix}{_quoted(schema)}.{_quoted(view)} LIMIT 1").fetchall()
 
 
-def _write_with_duckdb(
-    con: duckdb.DuckDBPyConnection, temp: Path, storage_version: str | None = None
+def write_with_duckdb(
+    con: duckdb.DuckDBPyConnection, temp: Path, version: str = OLDEST_CLIENT
 ) -> None:
     """Write the connection's database into the new file `temp` with DuckDB
-    itself (what the write-ahead log holds included); `storage_version`
-    (e.g. 'v1.0.0') would write it in a format older clients open."""
+    itself (what the write-ahead log holds included), in the storage format
+    of DuckDB `version` (by default the oldest client kqc serves)."""
     (live,) = run(con, "SELECT current_database()")[0]
     target = str(temp).replace("'", "''")
-    options = "READ_WRITE" + (
-        f", STORAGE_VERSION '{storage_version}'" if storage_version is not None else ""
-    )
+    # Without STORAGE_VERSION a new file would take DuckDB's newest format.
+    options = f"READ_WRITE, STORAGE_VERSION '{version}'"
     # A large copy would otherwise draw DuckDB's progress bar on the terminal.
     run(con, "SET enable_progress_bar = false")
     # The live connection is read-only; the new file must not inherit that.
@@ -166,7 +177,7 @@ def _write_with_duckdb(
         run(con, f"DETACH {_ALIAS}")
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
@@ -187,19 +198,21 @@ def _copy_into(db: Path, temp: Path, snapshot: Path) -> None:
     holds the live file; it is only read, and released when the block ends."""
     try:
         with connect(db, read_only=True) as con:
-            if not _wal(db).exists():
+            version = storage_version(con)
+            readable = opens_in_oldest_client(version)
+            if readable and not _wal(db).exists():
                 shutil.copyfile(db, temp)
                 return
             try:
-                _write_with_duckdb(con, temp)
+                write_with_duckdb(con, temp)
             except duckdb.Error as err:
                 # Reading or writing? The live file, read whole, tells.
                 try:
                     read_every_table(con)
                 except duckdb.Error as damage:
-                    raise _unreadable(db, snapshot, _first_line(damage)) from err
+                    raise _unreadable(db, snapshot, first_line(damage)) from err
                 raise StoreError(
-                    f"the snapshot of {db} could not be written ({_first_line(err)}):"
+                    f"the snapshot of {db} could not be written ({first_line(err)}):"
                     " check the free space and permissions of its folder,"
                     " then run kqc publish again"
                 ) from err
@@ -214,8 +227,15 @@ def _check_copy(db: Path, temp: Path, snapshot: Path) -> None:
         with duckdb.connect(str(temp), read_only=True) as con:
             con.execute("SET enable_progress_bar = false")  # a long read draws one
             read_every_table(con)
+            version = storage_version(con)
     except duckdb.Error as err:
-        raise _unreadable(db, snapshot, _first_line(err)) from err
+        raise _unreadable(db, snapshot, first_line(err)) from err
+    if not opens_in_oldest_client(version):  # DuckDB ignored the format it was asked for
+        raise StoreError(
+            f"the snapshot of {db} came out in DuckDB's {version} format, which DuckDB"
+            f" {OLDEST_CLIENT.lstrip('v')} cannot open: the last good snapshot is kept;"
+            " report this with the DuckDB version kqc runs on"
+        )
 
 
 def publish(db: Path) -> Path:
@@ -227,7 +247,7 @@ def publish(db: Path) -> Path:
     try:
         _copy_into(db, temp, snapshot)
         _check_copy(db, temp, snapshot)
-        _fsync(temp)
+        fsync(temp)
         os.chmod(temp, _READ_ONLY)
         os.replace(temp, snapshot)
     except OSError as err:
@@ -241,5 +261,14 @@ def publish(db: Path) -> Path:
         raise
     # The rename itself is durable once the folder's entry is on disk.
     with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
-        _fsync(snapshot.parent)
+        fsync(snapshot.parent)
     return snapshot
+
+
+def needs_conversion(db: Path) -> str | None:
+    """What `kqc publish` says when the live database `db` is in a storage
+    format DuckDB 1.x cannot open (its snapshot then takes the slow way);
+    None when the byte copy serves."""
+    with connect(db, read_only=True) as con:
+        version = storage_version(con)
+    return None if opens_in_oldest_client(version) else conversion_note(str(db), version)

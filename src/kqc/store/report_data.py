@@ -261,10 +261,14 @@ def _contaminant_batches(
         f"   AND sample_type = 'production' AND analyte IN ({marks}) GROUP BY batch_id) r"
         " LEFT JOIN (SELECT DISTINCT batch_id FROM flags"
         f"   WHERE status IN {_UNSETTLED} AND (rule IN ({rules}) OR (rule = 'inconclusive'"
-        f"   AND analyte IN ({marks})))) f USING (batch_id)"
+        f"   AND analyte IN ({marks})) OR (rule = 'inconclusive' AND analyte IS NULL"
+        # One finding for one cause (kqc.core.rules.causes) names no analyte
+        # of its own: the judgements it blocks are listed in its evidence.
+        "   AND list_has_any(json_extract_string(evidence, '$.blocked[*].analyte'),"
+        "   ?::VARCHAR[])))) f USING (batch_id)"
         " LEFT JOIN batches b USING (batch_id)",
         caps,
-        [*analytes, *analytes],
+        [*analytes, *analytes, analytes],
     )
 
 

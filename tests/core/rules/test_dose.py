@@ -521,8 +521,7 @@ BIG = 40.0
         ("GA;RI", 0.51, "GA;RI", 0.5),  # identical caps: one flag
         (None, 0.51, None, None),  # no GA/RI market: no per-gram cap
         ("UT", 0.51, None, None),
-        ("FL", 0.4, "FL", 0.4),  # Florida 400 ppm: fails at the limit ('>=')
-        ("FL", 0.39, None, None),
+        # Florida's 400 ppm is on a dry-weight basis: tests/core/rules/test_dry_weight.py
     ],
 )
 def test_seven_oh_per_gram_caps(markets, oh, profile, limit):

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
     import polars as pl
 
 # A batch with no register has no known form: judge it as the most common
-# kratom product, a dried powder (the stricter USP <2023> botanical row).
+# kratom product, a dried powder (USP <2023>'s dried or powdered botanicals
+# row, which limits TAMC, TYMC and BTGN alike).
 DEFAULT_FORM = "powder"
 
 

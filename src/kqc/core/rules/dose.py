@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from kqc.core.qualifiers import CENSORED_BELOW
+from kqc.core.rules import causes
 from kqc.core.rules.applicable import applicable
+from kqc.core.rules.dry_weight import dry_weight_amount, is_dry_weight
 from kqc.core.rules.limits import report, verdicts
 from kqc.core.rules.model import Batch, Finding, Threshold, censored_bound, finding, inconclusive
 
@@ -90,9 +92,9 @@ def label_claim(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
     claim = (batch.register or {}).get("label_claim_mg_per_serving")
     for t in rules:
         if found is None:
-            out.append(
-                inconclusive(batch, t, "no batch register to express mitragynine per serving", {})
-            )
+            claimed = ("label_claim_mg_per_serving",) if t.unit.startswith("%") else ()
+            why, cause = causes.per_serving_blocked(batch, "mitragynine", *claimed)
+            out.append(inconclusive(batch, t, why, {}, cause))
             continue
         values, rows, how = found
         mean = statistics.fmean(values)
@@ -105,6 +107,10 @@ def label_claim(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
         }
         if t.unit.startswith("%"):
             if not claim:
+                if batch.register is None:  # amounts per unit, but no claim to hold them to
+                    cause = causes.no_register("label_claim_mg_per_serving", "units_per_serving")
+                    why = "no batch register to give the label claim"
+                    out.append(inconclusive(batch, t, why, {}, cause))
                 continue
             observed = mean / float(claim) * 100
             evidence["label_claim_mg_per_serving"] = claim
@@ -141,9 +147,28 @@ def percent_of_claim(batch: Batch) -> tuple[list[float], list[dict]] | None:
     return [v / per_unit_claim * 100 for v, _ in kept], [r for _, r in kept]
 
 
-def acceptance_value(x: list[float], target: float = 100.0) -> dict[str, float]:
-    """USP <905>: AV = |M - mean| + k s, k = 2.4 (10 units) or 2.0 (30), M by
-    the T rule (T = target content, 100 % unless stated)."""
+# USP <905> Uniformity of Dosage Units, Table 2 (harmonized text, official
+# since USP 28-NF 23, 1 April 2006): "Unless otherwise stated, T is 100.0%".
+DEFAULT_TARGET = 100.0
+TARGET_FROM_REGISTER = "declared in the batch register"
+TARGET_BY_DEFAULT = "USP <905> default: the register declares none"
+
+
+def target_content(batch: Batch) -> tuple[float, str]:
+    """USP <905>'s T for the batch (the manufacturer's target content per
+    unit, % of label claim) and where it comes from: the register's declared
+    target_content_pct, else 100 %."""
+    declared = (batch.register or {}).get("target_content_pct")
+    if declared is None:
+        return DEFAULT_TARGET, TARGET_BY_DEFAULT
+    return float(declared), TARGET_FROM_REGISTER
+
+
+def acceptance_value(x: list[float], target: float = DEFAULT_TARGET) -> dict[str, float]:
+    """USP <905> Table 2: AV = |M - mean| + k s, k = 2.4 (10 units) or 2.0
+    (30). M, the reference value, is the mean held to 98.5-101.5 % when the
+    target content T is at most 101.5 % (case 1), and to 98.5 %-T when T is
+    above it (case 2): a batch made to an overage of T is not held to 101.5."""
     n = len(x)
     mean = statistics.fmean(x)
     s = statistics.stdev(x)
@@ -155,6 +180,7 @@ def acceptance_value(x: list[float], target: float = 100.0) -> dict[str, float]:
         "mean": mean,
         "sd": s,
         "k": k,
+        "T": target,
         "M": reference,
         "av": abs(reference - mean) + k * s,
     }
@@ -169,12 +195,24 @@ def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[Findin
     av_rule = rules.get("% of label claim")
     if found is None:
         t = av_rule or next(iter(rules.values()))
-        return [inconclusive(batch, t, "no label claim per unit in the batch register", {})]
+        cause = causes.no_register("label_claim_mg_per_serving", "units_per_serving")
+        return [inconclusive(batch, t, "no label claim per unit in the batch register", {}, cause)]
     x, rows = found
     ids = [r.get("result_id") for r in rows]
     out: list[Finding] = []
     if len(x) >= 10 and av_rule is not None:
-        stats = acceptance_value(x)
+        target, target_from = target_content(batch)
+        figures = acceptance_value(x, target)
+        # A declared T is named beside M; T = 100 % goes without saying.
+        declared = target_from == TARGET_FROM_REGISTER
+        # The evidence names T only when the register declares it: a batch
+        # judged with T = 100 keeps the evidence (and so the flag, and its
+        # review) it had before T could be declared.
+        stats = figures if declared else {k: v for k, v in figures.items() if k != "T"}
+        told = {"T_from": target_from} if declared else {}
+        reference = f"M {stats['M']:.1f}"
+        if declared:
+            reference += f" for the declared T {target:g} %"
         if av_rule.fails(stats["av"]):
             out.append(
                 finding(
@@ -182,9 +220,14 @@ def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[Findin
                     av_rule,
                     stats["av"],
                     f"content uniformity: AV {stats['av']:.1f} over {stats['n']} units (mean"
-                    f" {stats['mean']:.1f} % of claim, SD {stats['sd']:.2f}, k {stats['k']}, M"
-                    f" {stats['M']:.1f}) exceeds L1 {av_rule.limit_value:g} — {av_rule.citation()}",
-                    {**stats, "substitution": _substitution(rows), "result_ids": ids},
+                    f" {stats['mean']:.1f} % of claim, SD {stats['sd']:.2f}, k {stats['k']},"
+                    f" {reference}) exceeds L1 {av_rule.limit_value:g} — {av_rule.citation()}",
+                    {
+                        **stats,
+                        **told,
+                        "substitution": _substitution(rows),
+                        "result_ids": ids,
+                    },
                 )
             )
         l2 = rules.get("% of M")
@@ -200,8 +243,9 @@ def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[Findin
                         l2,
                         abs(worst - stats["M"]) / stats["M"] * 100,
                         f"content uniformity: {len(outside)} unit(s) outside {low:.1f}-{high:.1f} %"
-                        f" of claim (0.75 M-1.25 M) — {l2.citation()}",
-                        {**stats, "outside": outside, "result_ids": ids},
+                        f" of claim (0.75 M-1.25 M{f', {reference}' if declared else ''})"
+                        f" — {l2.citation()}",
+                        {**stats, **told, "outside": outside, "result_ids": ids},
                         key="L2",
                     )
                 )
@@ -304,6 +348,8 @@ def seven_oh_share(batch: Batch, t: Threshold) -> list[Finding]:
 def seven_oh_amount(batch: Batch, t: Threshold) -> list[Finding]:
     """GA/RI/FL caps: 7-OH per gram, or per serving. A non-detect is judged by
     its LOQ (at most LOQ per serving), never by a substituted value."""
+    if t.basis == "per_g" and is_dry_weight(t.unit):  # FL: judged with the moisture
+        return dry_weight_amount(batch, t)
     if t.basis == "per_g":
         rows = batch.production("7_hydroxymitragynine", ("mg/g",))
         failed, unsure = verdicts(t, rows, 1.0)
@@ -313,9 +359,10 @@ def seven_oh_amount(batch: Batch, t: Threshold) -> list[Finding]:
         return []
     rows, scale, unit = basis
     if scale is None:
-        return [inconclusive(batch, t, "no batch register to express 7-OH per serving", {})]
+        cause = causes.no_register("serving_size_g")
+        return [inconclusive(batch, t, "no batch register to express 7-OH per serving", {}, cause)]
     failed, unsure = verdicts(t, rows, scale)
-    return report(batch, t, failed, unsure, f"({_describe_basis(scale, unit, rows)}): ")
+    return report(batch, t, failed, unsure, f"({_describe_basis(scale, unit, rows)}): ", scale)
 
 
 def seven_oh(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:

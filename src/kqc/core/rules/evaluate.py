@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from kqc.core.rules import dose, drift, limits, panel, qc
+from kqc.core.rules import causes, dose, drift, limits, panel, qc
 from kqc.core.rules.applicable import DEFAULT_FORM, batch_profiles
 from kqc.core.rules.families import FAMILIES, LIMIT_RULES, Needs
 from kqc.core.rules.model import Batch, Finding, Threshold, to_frame
@@ -51,10 +51,13 @@ def batch_findings(
     earlier: Earlier,
     families: tuple[str, ...] = FAMILIES,
 ) -> list[Finding]:
+    """The batch's findings, family by family, with the inconclusive ones
+    that share a cause (a missing register row, one result's LOQ) reported as
+    one finding each (causes.group)."""
     findings: list[Finding] = []
     for family in families:
         findings += RULES[family](batch, thresholds, earlier)
-    return findings
+    return causes.group(batch, findings)
 
 
 def product_means(history: pl.DataFrame) -> dict[str, list[tuple[str, str, float, str]]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from kqc.core.qualifiers import ABOVE_ULOQ, DETECTED, TNTC
+from kqc.core.rules import causes
 from kqc.core.rules.applicable import applicable
 from kqc.core.rules.model import (
     Batch,
@@ -43,7 +44,9 @@ def verdicts(t: Threshold, results: list[dict[str, Any]], scale: float) -> tuple
     return failed, unsure
 
 
-def report(batch: Batch, t: Threshold, failed: list, unsure: list, what: str) -> list[Finding]:
+def report(
+    batch: Batch, t: Threshold, failed: list, unsure: list, what: str, scale: float = 1.0
+) -> list[Finding]:
     if failed:
         numbers = [o for o, _ in failed if o is not None]
         worst = max(numbers) if numbers else None
@@ -65,10 +68,9 @@ def report(batch: Batch, t: Threshold, failed: list, unsure: list, what: str) ->
             )
         ]
     if unsure:
-        why, _ = unsure[0]
-        return [
-            inconclusive(batch, t, why, {"result_ids": [r.get("result_id") for _, r in unsure]})
-        ]
+        why, first = unsure[0]
+        ids = {"result_ids": [r.get("result_id") for _, r in unsure]}
+        return [inconclusive(batch, t, why, ids, causes.of_result(t, first, scale))]
     return []
 
 
@@ -93,10 +95,12 @@ def per_day(batch: Batch, t: Threshold) -> list[Finding]:
                 t,
                 "no batch register (serving size and servings per day) to turn ug/g into ug/day",
                 {},
+                causes.no_register("serving_size_g", "servings_per_day"),
             )
         ]
     failed, unsure = verdicts(t, results, scale)
-    return report(batch, t, failed, unsure, f"daily exposure at {scale:g} g of product a day: ")
+    what = f"daily exposure at {scale:g} g of product a day: "
+    return report(batch, t, failed, unsure, what, scale)
 
 
 def presence(batch: Batch, t: Threshold) -> list[Finding]:
@@ -124,9 +128,14 @@ def presence(batch: Batch, t: Threshold) -> list[Finding]:
             )
         ]
     if unsure:
+        portion = causes.test_portion(t.analyte, unsure[0][1].get("test_portion_g"), required)
         return [
             inconclusive(
-                batch, t, unsure[0][0], {"result_ids": [r.get("result_id") for _, r in unsure]}
+                batch,
+                t,
+                unsure[0][0],
+                {"result_ids": [r.get("result_id") for _, r in unsure]},
+                portion,
             )
         ]
     return []

@@ -103,6 +103,25 @@ class Batch:
         ]
 
 
+@dataclass(frozen=True)
+class Cause:
+    """Why a judgement could not be made, as one thing the lab or QA fixes
+    once: the inconclusive findings of a batch that share a cause (its kind,
+    analyte and unit) are reported as one finding (causes.py)."""
+
+    kind: str  # one of causes.KINDS: 'no_register', 'test_portion', 'loq_above', ...
+    analyte: str | None = None  # whose results are at fault; None for the batch's register
+    shown: str = ""  # what the results show, as the lab wrote it ("'<1'", "1 g", "mg/mL")
+    need: float | None = None  # what this one judgement asks of the fix, in need_unit
+    need_unit: str | None = None
+    columns: tuple[str, ...] = ()  # register columns this judgement reads
+
+    @property
+    def key(self) -> tuple[str, str | None, str | None]:
+        # The unit of `need` too: 7-OH per gram and per capsule are two results.
+        return (self.kind, self.analyte, self.need_unit)
+
+
 @dataclass
 class Finding:
     batch_id: str
@@ -118,6 +137,10 @@ class Finding:
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
     key: str = ""  # tells apart findings of one rule on one analyte (a QC sample, a limit)
+    # An inconclusive finding's cause and the limit it could not judge: what
+    # causes.group reads to report one finding per cause. Neither is stored.
+    cause: Cause | None = None
+    threshold: Threshold | None = None
 
     def flag_id(self) -> str:
         raw = "|".join(
@@ -152,7 +175,13 @@ def finding(
     )
 
 
-def inconclusive(batch: Batch, t: Threshold, message: str, evidence: dict[str, Any]) -> Finding:
+def inconclusive(
+    batch: Batch,
+    t: Threshold,
+    message: str,
+    evidence: dict[str, Any],
+    cause: Cause | None = None,
+) -> Finding:
     return Finding(
         batch.batch_id,
         "inconclusive",
@@ -167,6 +196,8 @@ def inconclusive(batch: Batch, t: Threshold, message: str, evidence: dict[str, A
         f"cannot show {t.analyte} meets {t.describe()} ({t.rule}): {message}",
         {**evidence, "for_rule": t.rule},
         f"{t.rule}:{t.fails_when}",
+        cause,
+        t,
     )
 
 

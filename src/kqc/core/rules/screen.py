@@ -26,6 +26,7 @@ from kqc.core.qualifiers import ABOVE_ULOQ, CENSORED_BELOW, DETECTED, TNTC
 from kqc.core.rules.applicable import applicable, batch_profiles
 from kqc.core.rules.dose import OK_ALKALOID_SUM
 from kqc.core.rules.drift import MIN_EARLIER
+from kqc.core.rules.dry_weight import DRY_SUFFIX, MOISTURE
 from kqc.core.rules.families import FAMILIES as FAMILIES  # importable from here, as before
 from kqc.core.rules.families import LIMIT_RULES, Needs
 from kqc.core.rules.frames import MEAN_VALUE
@@ -386,9 +387,12 @@ def _label_claim(prod: pl.DataFrame, batches: pl.DataFrame, table: pl.DataFrame)
             .alias("observed")
         )
     )
+    # dose.label_claim skips a claim of zero; a batch with no register has no
+    # claim, and its label rules are inconclusive.
     skipped = pl.col("t_unit").str.starts_with("%") & (claim.is_null() | (claim == 0))
     clear = (
-        pl.col("mean").is_not_null()
+        pl.col("registered")
+        & pl.col("mean").is_not_null()
         & (
             skipped
             | clearly_passes(pl.col("observed"), pl.col("fails_when"), pl.col("limit"), STAT_MARGIN)
@@ -456,11 +460,13 @@ def _seven_oh(
     keyed = batches.select("batch_id", "key_id", "serving_size_g", "units_per_serving")
     oh = summed.filter(pl.col("analyte") == SEVEN_OH).join(keyed, on="batch_id")
     found: set[str] = set()
-    # 7-OH per gram.
+    # 7-OH per gram. A dry-weight limit (FL) reads the sample's moisture as
+    # well (dry_weight.py): every batch with a 7-OH result in mg/g goes to it.
     per_g = oh.filter(pl.col("unit") == "mg/g").join(
         rules.filter(pl.col("t_basis") == "per_g"), on="key_id"
     )
-    found |= _ids(per_g.filter(~all_pass(pl.lit(1.0), fw, limit)))
+    dry = pl.col("t_unit").str.ends_with(DRY_SUFFIX).fill_null(False)
+    found |= _ids(per_g.filter(dry | ~all_pass(pl.lit(1.0), fw, limit)))
     # 7-OH per serving: mg/unit when the batch has any, else mg/g.
     per_unit = (pl.col("unit") == "mg/unit").any().over("batch_id").fill_null(False)
     serving = (
@@ -715,7 +721,7 @@ _READS: dict[str, tuple[str, ...]] = {
     "label_claim": (MITRAGYNINE,),
     "content_uniformity": (MITRAGYNINE,),
     "drift": (MITRAGYNINE,),
-    "seven_oh": OK_ALKALOID_SUM,
+    "seven_oh": (*OK_ALKALOID_SUM, MOISTURE),  # moisture: dry-weight limits
     "panel": tuple(a for analytes in PANELS.values() for a in analytes),
 }
 

@@ -168,11 +168,21 @@ def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[dict[s
         )
     )
     if n >= 10:
-        av = dose.acceptance_value(x)
+        target, target_from = dose.target_content(batch)
+        av = dose.acceptance_value(x, target)
         l1 = rules.get(claim)
+        low, high = 98.5, max(101.5, target)
         out += [
             _row(rule, "mitragynine", "k", av["k"], None, note="2.4 for 10 units, 2.0 for 30"),
-            _row(rule, "mitragynine", "M", av["M"], claim, note="reference value (USP <905>)"),
+            _row(rule, "mitragynine", "T", target, claim, note=f"target content, {target_from}"),
+            _row(
+                rule,
+                "mitragynine",
+                "M",
+                av["M"],
+                claim,
+                note=f"reference value (USP <905>): the mean held to {low:g}-{high:g} %",
+            ),
             _row(
                 rule,
                 "mitragynine",
