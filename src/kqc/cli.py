@@ -629,8 +629,9 @@ def batch(
         Format,
         typer.Option(
             "--format",
-            help="table, json (one object of sections), jsonl (a row a line, each naming its"
-            " section) or csv (one table, a section column first).",
+            help="table, json (an array of one dossier, its sections by name), jsonl"
+            " (a row a line, each naming its section) or csv (one table, a section"
+            " column first).",
         ),
     ] = Format.table,
     out: OutOption = None,
@@ -653,7 +654,9 @@ def batch(
             "batch": sections["batch"][0],
             **{name: rows for name, rows in sections.items() if name != "batch"},
         }
-        print(_json(whole))
+        # An array, as on every command (CONTRACT §6), of the one dossier:
+        # its sections stay together by name.
+        print(_json([whole]))
     elif fmt is Format.jsonl:
         for name, rows in sections.items():
             for row in rows:

@@ -50,7 +50,8 @@ def db(demo_db, tmp_path) -> Path:
 
 def dossier(db: Path, batch_id: str, cwd: Path) -> tuple[int, dict]:
     done = kqc("batch", batch_id, "--db", str(db), "--format", "json", cwd=cwd)
-    return done.returncode, json.loads(done.stdout)
+    [dossier] = json.loads(done.stdout)  # an array of the one dossier
+    return done.returncode, dossier
 
 
 def test_failing_batch_dossier_as_a_table(demo_db, tmp_path):
@@ -119,7 +120,7 @@ def test_a_review_appears_in_the_dossier(db, tmp_path):
     shown = kqc("batch", "KR-2611-G", "--db", str(db), cwd=tmp_path, env=away)
     assert f"{at}" in shown.stdout.split("reviews")[-1]
     as_json = kqc("batch", "KR-2611-G", "--db", str(db), "--format", "json", cwd=tmp_path, env=away)
-    assert json.loads(as_json.stdout)["reviews"][0]["reviewed_at"].endswith("+00:00")
+    assert json.loads(as_json.stdout)[0]["reviews"][0]["reviewed_at"].endswith("+00:00")
     code, after = dossier(db, "KR-2611-G", tmp_path)
     assert code == 0  # the only flag is dismissed: nothing left open
     assert after["flags"][0]["status"] == "dismissed"

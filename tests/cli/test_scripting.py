@@ -127,7 +127,7 @@ def test_a_dossier_in_every_format(demo_db, tmp_path):
         assert done.returncode == 1 and done.stderr == "", done.stderr  # open flags
         return done.stdout
 
-    whole = json.loads(shown("json"))  # one document: the sections by name
+    [whole] = json.loads(shown("json"))  # one document, an array: the dossier
     assert list(whole) == ["batch", "results", "statistics", "flags", "reviews"]
     lines = [json.loads(line) for line in shown("jsonl").splitlines()]
     by_section: dict[str, list[dict]] = {}

@@ -89,7 +89,7 @@ def test_batch_dossier_table_and_json_show_control_characters_escaped(site):
     assert "Ac\\x1b]0;owned\\x07me" in table.stdout
     as_json = kqc("batch", BATCH, "--format", "json", cwd=site)
     assert_no_raw_control(as_json.stdout)
-    whole = json.loads(as_json.stdout)
+    [whole] = json.loads(as_json.stdout)
     assert {r["sample_id"] for r in whole["results"]} == {SAMPLE}
     assert {r["lab_id"] for r in whole["results"]} == {LAB}
 

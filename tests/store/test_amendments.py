@@ -98,7 +98,7 @@ def test_a_corrected_result_supersedes_the_old_one_and_resolves_its_flag(site):
     assert len(superseded) == 1 and "1.5" in superseded[0] and "first.csv" in superseded[0]
     assert any("0.3" in line and "corrected.csv" in line for line in lead_lines)
     as_json = kqc("batch", "B-1", "--db", str(site.db), "--format", "json", cwd=site.db.parent)
-    shown_leads = [r for r in json.loads(as_json.stdout)["results"] if r["analyte"] == "lead"]
+    shown_leads = [r for r in json.loads(as_json.stdout)[0]["results"] if r["analyte"] == "lead"]
     pointers = {r["result_id"]: r["superseded_by"] for r in shown_leads}
     assert pointers == {old["result_id"]: new["result_id"], new["result_id"]: None}
 
