@@ -5,6 +5,7 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from kqc.core.problems import Problem
 from kqc.core.records import RawTable
@@ -41,22 +42,77 @@ def _workbook(rows: list[list[object]]) -> bytes:
     return workbook({"Sheet": rows})
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.lists(cell_text | st.floats(allow_nan=False), min_size=6, max_size=6),
-        min_size=1,
-        max_size=5,
+# Text a workbook can hold: openpyxl refuses the control characters XML 1.0
+# forbids, so they are never generated rather than caught.
+sheet_text = cell_text.filter(lambda text: not ILLEGAL_CHARACTERS_RE.search(text))
+# One analyte per row (and one sample per row), so no two rows repeat a result
+# whatever one garbled cell becomes.
+ANALYTES = ["Lead", "Cadmium", "Arsenic", "Mercury", "Mitragynine"]
+# A result cell that says no result was reported: the row is left out, no problem.
+NOT_REPORTED = {"nt", "not tested", "nr", "not reported"}
+
+
+@st.composite
+def results_sheet(draw, garbled: bool) -> tuple[list[list[object]], tuple[int, int, object] | None]:
+    """Valid rows and, when garbled, one of their cells replaced by anything a
+    cell can hold; returns the rows and (row index, column index, new cell)."""
+    count = draw(st.integers(min_value=1, max_value=len(ANALYTES)))
+    analytes = draw(st.permutations(ANALYTES))[:count]
+    results = draw(st.lists(st.floats(0, 1000), min_size=count, max_size=count))
+    rows: list[list[object]] = [
+        ["Acme", "B1", f"S{i + 1}", analyte, result, "mg/g" if analyte == "Mitragynine" else "ppm"]
+        for i, (analyte, result) in enumerate(zip(analytes, results, strict=True))
+    ]
+    if not garbled:
+        return rows, None
+    row, column, cell = garble = draw(
+        st.tuples(
+            st.integers(0, count - 1),
+            st.integers(0, len(HEADER) - 1),
+            sheet_text | st.floats(allow_nan=False) | st.sampled_from(sorted(NOT_REPORTED)),
+        )
     )
-)
-def test_arbitrary_cells_in_a_workbook_give_rows_or_problems(rows):
-    try:
-        data = _workbook([HEADER, *rows])
-    except Exception:  # openpyxl refuses some control characters: not our input
+    rows[row][column] = cell
+    return rows, garble
+
+
+def _assert_every_row_stored_or_named(
+    rows: list[list[object]], garble: tuple[int, int, object] | None
+) -> None:
+    """Each row of the sheet is stored, or a problem names it (its row and
+    column, or its row as a whole), or its result says it was not reported;
+    a valid row always stores, and no exception escapes."""
+    outcome = prepare("x.xlsx", _workbook([HEADER, *rows]))
+    sheet_rows = set(range(2, len(rows) + 2))  # as a spreadsheet numbers them
+    stored = outcome.rows["source_row"].to_list() if outcome.rows.height else []
+    assert len(stored) == len(set(stored)) and set(stored) <= sheet_rows
+    if garble is None:
+        assert outcome.problems == [] and sorted(stored) == sorted(sheet_rows)
         return
-    outcome = prepare("x.xlsx", data)
-    assert outcome.problems or outcome.rows.height >= 0
-    assert all(p.row >= 0 for p in outcome.problems)
+    garbled_row, garbled_column = garble[0] + 2, HEADER[garble[1]]
+    for problem in outcome.problems:
+        assert problem.problem.strip(), problem  # one sentence, never blank
+        if problem.row == 0:  # the file as a whole: only when no row could be stored
+            assert stored == [], problem
+        else:  # the garbled cell, or its row as a whole (`(row)`), and no other
+            assert problem.row == garbled_row, problem
+            assert problem.column in (garbled_column, "(row)"), problem
+    assert set(stored) >= sheet_rows - {garbled_row}  # the other rows are all stored
+    if garbled_row not in stored and garbled_row not in {p.row for p in outcome.problems}:
+        # Left out without a word about its row only as a result not reported.
+        assert garbled_column == "Result" and str(garble[2]).strip().lower() in NOT_REPORTED
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(results_sheet(garbled=False))
+def test_every_valid_row_of_a_workbook_is_stored(sheet):
+    _assert_every_row_stored_or_named(*sheet)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(results_sheet(garbled=True))
+def test_every_row_of_a_workbook_is_stored_or_named_in_a_problem(sheet):
+    _assert_every_row_stored_or_named(*sheet)
 
 
 @settings(max_examples=100, deadline=None)
