@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -299,6 +299,12 @@ def _export(out: Path, sections: dict[str, pl.DataFrame]) -> None:
         print(f"wrote {path}")
 
 
+def _exit_while_open(any_open: bool) -> NoReturn:
+    """Exit 1 while a flag listed is still open (the contract's "something the
+    user must act on"), else 0: one rule for `flags` and `batch` alike."""
+    raise typer.Exit(1 if any_open else 0)
+
+
 @app.command()
 def flags(
     db: DbOption = None,
@@ -334,7 +340,7 @@ def flags(
             _export(out, {"flags": found})
         else:
             _print_frame(found, fmt, f"kqc flags — {where.db}", _FLAG_COLUMNS)
-        raise typer.Exit(1 if (found.get_column("status") == "open").any() else 0)
+        _exit_while_open((found.get_column("status") == "open").any())
     # A terminal shows a page, not 30,000 rows; the rest is one option away.
     page = flag_page(where.db, **chosen, limit=limit if limit > 0 else None)
     shown = [page.columns.index(c) for c in _FLAG_COLUMNS]
@@ -346,7 +352,7 @@ def flags(
             f" ({page.open:,} open) not shown: --limit 0 shows all,"
             " --out FILE.xlsx exports them"
         )
-    raise typer.Exit(1 if page.open else 0)
+    _exit_while_open(page.open > 0)
 
 
 @app.command()
@@ -647,7 +653,7 @@ def batch(
             _export(out, frames)
         else:
             _print_frame(_one_table(frames), Format.csv, "", [])
-        raise typer.Exit(1 if (frames["flags"].get_column("status") == "open").any() else 0)
+        _exit_while_open((frames["flags"].get_column("status") == "open").any())
     sections = _dossier_rows(where.db, batch_id)
     if fmt is Format.json:
         whole = {
@@ -663,7 +669,7 @@ def batch(
                 print(_json({"section": name, **row}))
     else:
         _show_dossier(sections)
-    raise typer.Exit(1 if any(f["status"] == "open" for f in sections["flags"]) else 0)
+    _exit_while_open(any(f["status"] == "open" for f in sections["flags"]))
 
 
 def _one_table(sections: dict[str, pl.DataFrame]) -> pl.DataFrame:
