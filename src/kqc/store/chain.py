@@ -720,6 +720,13 @@ def record_supersessions(con: duckdb.DuckDBPyConnection, files: list[str]) -> No
     record(con, "supersessions", digests)
 
 
+# Each file-keyed kind of the ledger: the spec digested, and the rows it covers.
+_FILE_SPECS = {
+    "results": (RESULTS, "true"),
+    "supersessions": (SUPERSESSIONS, "superseded_by IS NOT NULL"),
+}
+
+
 def current(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     """kind -> key -> digest of everything the tables hold now."""
     sealed = {
@@ -734,8 +741,7 @@ def current(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     }
     return {
         **sealed,
-        "results": file_digests(con, RESULTS),
-        "supersessions": file_digests(con, SUPERSESSIONS, "superseded_by IS NOT NULL"),
+        **{kind: file_digests(con, spec, where) for kind, (spec, where) in _FILE_SPECS.items()},
         **{table.name: row_digests(con, table) for table in ROW_TABLES},
         THRESHOLDS.name: thresholds_digest(con),
     }
@@ -830,12 +836,6 @@ def _content_breaks(con: duckdb.DuckDBPyConnection) -> list[Break]:
                 problem = "content changed after kqc wrote it (differs from the ledger)"
             breaks.append(Break(table, where, problem))
     return breaks
-
-
-_FILE_SPECS = {
-    "results": (RESULTS, "true"),
-    "supersessions": (SUPERSESSIONS, "superseded_by IS NOT NULL"),
-}
 
 
 def _in_recorded_algorithm(

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from kqc.core.columns import REGISTER_REQUIRED
 from kqc.core.qualifiers import ABOVE_ULOQ, CENSORED_BELOW, DETECTED, TNTC
 from kqc.core.rules.applicable import DEFAULT_FORM
 from kqc.core.rules.model import Batch, Cause, Finding, Threshold, censored_bound
@@ -35,17 +36,9 @@ ABOVE_RANGE = "above_range"  # an amount within the measuring range
 UNIT = "unit"  # a result in a unit a serving can be computed from
 KINDS = (NO_REGISTER, TEST_PORTION, NO_LOQ, LOQ_ABOVE, NO_AMOUNT, ABOVE_RANGE, UNIT)
 
-# The register row a batch needs (CONTRACT §1): the required columns, then
-# those that apply to some products only.
-REGISTER_COLUMNS = (
-    "batch_id",
-    "product_id",
-    "product_name",
-    "form",
-    "label_claim_mg_per_serving",
-    "serving_size_g",
-    "servings_per_day",
-)
+# The register row a batch needs (CONTRACT §1): the required columns, as the
+# register reader requires them, then those that apply to some products only.
+REGISTER_COLUMNS = REGISTER_REQUIRED
 REGISTER_OPTIONAL = ("units_per_serving", "markets", "manufacturer", "manufactured_on")
 
 # Where a serving's amount comes from (dose.serving_basis).
