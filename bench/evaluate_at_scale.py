@@ -339,7 +339,7 @@ class Instrument:
     run stopped for its memory says where it was."""
 
     def __init__(self, progress: bool = False) -> None:
-        import kqc.flows.evaluate as flow
+        import kqc.pipeline.evaluate as flow
         import kqc.store.connection as connection
         import kqc.store.evaluation as evaluation
         from kqc import store
@@ -481,7 +481,7 @@ def child_incremental(db: Path) -> None:
     import hashlib
 
     from kqc import store
-    from kqc.flows.prepare import prepare
+    from kqc.pipeline.prepare import prepare
 
     data = small_file()
     prepared = prepare("bench_small.csv", data)

@@ -52,7 +52,7 @@ print(json.dumps({"read": t1 - t0, "normalize": t2 - t1, "validate": t3 - t2,
 STREAMED_RUN = r"""
 import json, resource, sys, time
 from pathlib import Path
-from kqc.flows.prepare import Streamed, prepare_path
+from kqc.pipeline.prepare import Streamed, prepare_path
 path = Path(sys.argv[1])
 usage = resource.getrusage(resource.RUSAGE_SELF)
 c0 = usage.ru_utime + usage.ru_stime

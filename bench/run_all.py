@@ -210,7 +210,7 @@ def run(cmd: list[str], cwd: Path, *, ok_codes: tuple[int, ...] = (0,)) -> Run:
     return result
 
 
-# The Prefect settings kqc gives itself (src/kqc/quiet.py), given to every
+# The Prefect settings kqc gives itself (src/kqc/process/quiet.py), given to every
 # process alike, so the bare flow of c starts Prefect the way kqc does: no
 # analytics, no UI, and time for the embedded server to start on a busy machine.
 ENV = {

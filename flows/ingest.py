@@ -4,7 +4,7 @@ could not take it) still in the inbox to be tried again. After the files, the
 touched batches are evaluated, the read-only snapshot for regulators is
 published, and the run leaves a table of what it changed in Prefect.
 
-One run at a time per database (kqc.runlock): a second run waits, then finds
+One run at a time per database (kqc.process.runlock): a second run waits, then finds
 only what the first left. Crash safety rests on order: a file's rows commit in
 one transaction before the file is moved, so a run killed anywhere leaves each
 file stored or not; a rerun finds a stored-but-unmoved file ingested and files
@@ -26,13 +26,15 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from kqc import faults, inbox, runlock, store
+from kqc import store
+from kqc.config.input_limits import check_all
+from kqc.config.settings import group_files, lock_wait_seconds, stable_seconds
 from kqc.errors import KqcError
-from kqc.flows.evaluate import Evaluated, evaluate_pending
-from kqc.flows.prepare import Prepared, Streamed, prepare_path
-from kqc.flows.prepare_many import prepare_many
-from kqc.limits_input import check_all
-from kqc.settings import group_files, lock_wait_seconds, stable_seconds
+from kqc.files import inbox
+from kqc.pipeline.evaluate import Evaluated, evaluate_pending
+from kqc.pipeline.prepare import Prepared, Streamed, prepare_path
+from kqc.pipeline.prepare_many import prepare_many
+from kqc.process import faults, runlock
 from kqc.store.connection import LockWaitExpired
 from kqc.store.publish import publish
 from kqc.store.run_summary import run_changes, summary_markdown, table_rows

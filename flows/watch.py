@@ -7,7 +7,7 @@ quarantined by the ingest flow, a file that could not be stored or filed away
 (a full disk, a database held too long) stays in the inbox and is tried again
 at the next scan, and a run that fails outright is recorded as failed in
 Prefect while the runner goes on to the next one. What was seen between scans
-is kept on disk (kqc.watching), so a restarted watch picks up where it was.
+is kept on disk (kqc.files.watching), so a restarted watch picks up where it was.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from prefect.client.schemas.objects import StateType
 from prefect.states import Cancelled
 from prefect.types import DateTime
 
-from kqc import inbox, watching
 from kqc.errors import KqcError
+from kqc.files import inbox, watching
 from kqc.flows.ingest import Places, ingest_flow
 
 

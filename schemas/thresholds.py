@@ -119,7 +119,7 @@ def load_thresholds(path: Path | None = None) -> tuple[pl.DataFrame, str]:
     """The thresholds in force, validated, and their version: the shipped file,
     or a house file (same columns) when `path` or $KQC_THRESHOLDS names one.
     The version is the file's hash, so any edit re-evaluates every batch."""
-    from kqc.house_vocabulary import use_environment
+    from kqc.config.house_vocabulary import use_environment
 
     use_environment()  # a house threshold may name a house analyte
     path = path or thresholds_file()

@@ -40,7 +40,7 @@ def validate(
     `cell_columns` (wide files) names the analyte column each row came from.
     `repeats=False` leaves out the schema's `unique` check: a file checked
     chunk by chunk has its repeats checked across the whole file instead
-    (kqc.flows.prepare)."""
+    (kqc.pipeline.prepare)."""
     key = list(_SCHEMAS[kind].to_schema().unique or [])
     found = _run(
         _without_unique(kind) if key else _SCHEMAS[kind].to_schema(),

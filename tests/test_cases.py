@@ -18,7 +18,7 @@ import pytest
 
 from kqc.core.house_vocab import parse_house_vocabulary
 from kqc.core.vocab import use_house_analytes
-from kqc.flows.prepare import prepare
+from kqc.pipeline.prepare import prepare
 
 CASES = Path(__file__).parent / "cases"
 INPUTS = sorted(

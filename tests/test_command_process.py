@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from kqc import allocator
+from kqc.process import allocator
 
 _SEEN = "print(os.environ.get('_RJEM_MALLOC_CONF'), 'polars' in sys.modules, file=sys.stderr)"
 _CLI_RUN = (
@@ -46,7 +46,7 @@ def test_a_setting_given_to_the_process_is_kept():
 def test_too_late_once_polars_is_loaded():
     code = (
         "import os, polars\n"
-        "from kqc import allocator\n"
+        "from kqc.process import allocator\n"
         "print(allocator.keep_freed_pages(), os.environ.get(allocator.SETTING))\n"
     )
     kept, conf = _python(code).stdout.split()

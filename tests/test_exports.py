@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from kqc.errors import UsageError
-from kqc.exports import check_target, write_sections
+from kqc.files.exports import check_target, write_sections
 
 EVIL = '=HYPERLINK("http://evil.example","open")'
 

@@ -30,17 +30,30 @@ def _top_level_modules() -> set[str]:
     return found
 
 
-def test_every_module_is_covered_by_the_duckdb_and_prefect_contracts():
-    """A module added at the top of src/kqc is checked too: it must be named
-    in the import contracts that keep DuckDB in the store and Prefect in the
-    flows (import-linter checks only the modules a contract names)."""
+def _contracts() -> dict[str, dict]:
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
         "contracts"
     ]
-    by_name = {c["name"]: c for c in contracts}
+    return {c["name"]: c for c in contracts}
+
+
+def test_every_module_is_covered_by_the_duckdb_and_prefect_contracts():
+    """A module added at the top of src/kqc is checked too: it must be named
+    in the import contracts that keep DuckDB in the store and Prefect in the
+    flows and the service (import-linter checks only the modules a contract
+    names)."""
+    by_name = _contracts()
     everything = _top_level_modules()
-    for name, owner in (
-        ("Only kqc.store imports DuckDB", "kqc.store"),
-        ("Only kqc.flows imports Prefect", "kqc.flows"),
+    for name, owners in (
+        ("Only kqc.store imports DuckDB", {"kqc.store"}),
+        ("Only kqc.flows and kqc.service import Prefect", {"kqc.flows", "kqc.service"}),
     ):
-        assert set(by_name[name]["source_modules"]) == everything - {owner}, name
+        assert set(by_name[name]["source_modules"]) == everything - owners, name
+
+
+def test_every_module_is_a_layer():
+    """The layers contract names every top-level package and module, so a
+    new one cannot import upwards unnoticed."""
+    layers = next(c for c in _contracts().values() if c["type"] == "layers")["layers"]
+    named = {part.strip() for layer in layers for part in layer.split("|")}
+    assert named == _top_level_modules()

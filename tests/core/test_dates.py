@@ -8,7 +8,7 @@ import pytest
 from openpyxl import Workbook
 
 from kqc.core.dates import iso_date
-from kqc.flows.prepare import prepare
+from kqc.pipeline.prepare import prepare
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ import pytest
 
 from kqc.core.rules import Batch, Finding, batch_profiles, dose
 from kqc.core.rules.statistics import statistic_rows
-from kqc.flows.prepare import Streamed, prepare, prepare_path
-from kqc.flows.prepare_many import prepare_many
+from kqc.pipeline.prepare import Streamed, prepare, prepare_path
+from kqc.pipeline.prepare_many import prepare_many
 from tests.core.rules.helpers import register, result, thresholds
 
 

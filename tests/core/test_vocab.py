@@ -122,3 +122,12 @@ def test_an_accession_number_beside_a_sample_id_is_set_aside():
         ["Lab", "Lot", "Sample ID", "Accession #", "Test", "Result", "Units"], "results"
     )
     assert found.fields["sample_id"] == "Sample ID" and not found.clashes
+
+
+def test_the_analyte_constants_the_rules_use_are_codes_of_the_vocabulary():
+    from kqc.core import vocab
+
+    named = {vocab.MITRAGYNINE, vocab.SEVEN_OH, vocab.LEAD, vocab.ARSENIC}
+    named |= {vocab.CADMIUM, vocab.MERCURY, vocab.NICKEL}
+    assert named <= set(vocab.ANALYTE_CODES)
+    assert vocab.ANALYTES[vocab.SEVEN_OH].group == "alkaloid"

@@ -11,7 +11,7 @@ import time
 
 import duckdb
 
-from kqc import runlock
+from kqc.process import runlock
 from tests.faults.helpers import check_books, drop, finish, start
 
 _SAID = "waiting up to 240 s"

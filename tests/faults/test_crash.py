@@ -1,4 +1,4 @@
-"""SIGKILL at named points of an ingest (KQC_FAULT, see kqc.faults), one
+"""SIGKILL at named points of an ingest (KQC_FAULT, see kqc.process.faults), one
 after the other on the same folder, then a clean rerun: each file ends stored
 once or not at all, nothing lost, nothing doubled, nothing left queued."""
 

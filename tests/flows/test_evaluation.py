@@ -12,8 +12,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from kqc.flows.evaluate import evaluate_pending
 from kqc.flows.ingest import ingest_flow
+from kqc.pipeline.evaluate import evaluate_pending
 from tests.conftest import SAMPLE_DATA
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -9,7 +9,7 @@ from collections.abc import Generator
 
 import pytest
 
-from kqc.flows.prepare import ahead
+from kqc.pipeline.prepare import ahead
 
 
 def counted(n: int, log: list[str]) -> Generator[int, None, None]:

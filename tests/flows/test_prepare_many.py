@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from kqc.flows.prepare import prepare
-from kqc.flows.prepare_many import prepare_many
+from kqc.pipeline.prepare import prepare
+from kqc.pipeline.prepare_many import prepare_many
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted(

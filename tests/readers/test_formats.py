@@ -9,7 +9,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from kqc.core.problems import Problem
 from kqc.core.records import RawTable
-from kqc.flows.prepare import prepare
+from kqc.pipeline.prepare import prepare
 from kqc.readers import read_bytes
 from tests.readers.books import workbook
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from kqc import house_vocabulary
+from kqc.config import house_vocabulary
 from kqc.core.records import RawTable
 from kqc.core.vocab import use_house_analytes
 from kqc.readers import read_bytes

@@ -8,7 +8,7 @@ import io
 import polars as pl
 from openpyxl import Workbook
 
-from kqc.flows.prepare import Streamed, prepare, prepare_path
+from kqc.pipeline.prepare import Streamed, prepare, prepare_path
 
 TABLE = (
     "Certificate of Analysis\n"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from kqc.core import fingerprint
 from kqc.core.records import RESULT_SCHEMA
-from kqc.flows.prepare import Prepared, Streamed, prepare, prepare_path
+from kqc.pipeline.prepare import Prepared, Streamed, prepare, prepare_path
 
 HEADER = "Lab,Batch No.,Sample ID,Analyte,Result,Units,LOQ\n"
 
@@ -313,7 +313,7 @@ def test_a_file_cut_short_mid_row_is_refused_naming_the_row_as_read_whole(tmp_pa
 
 
 def test_a_streamed_file_is_checked_against_the_hash_it_was_taken_with(tmp_path):
-    from kqc.inbox import FileChanged
+    from kqc.files.inbox import FileChanged
 
     path = tmp_path / "r.csv"
     path.write_text(HEADER + rows(100))

@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from kqc.flows.ingest import ingest_flow
-from kqc.flows.prepare import prepare
-from kqc.flows.prepare_many import prepare_many
+from kqc.pipeline.prepare import prepare
+from kqc.pipeline.prepare_many import prepare_many
 from tests.readers.certificate import (
     COVER_BATCH,
     COVER_LAB,

@@ -8,7 +8,7 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from kqc.flows.prepare import prepare
+from kqc.pipeline.prepare import prepare
 from kqc.readers import read_bytes
 from kqc.readers.workbook_extent import Extent, SheetLimits, over_limits, sheet_extent
 from tests.readers.books import (

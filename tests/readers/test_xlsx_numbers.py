@@ -4,7 +4,7 @@ numeric cells itself, so only the cells the lab typed as text ('<0.01',
 
 from __future__ import annotations
 
-from kqc.flows.prepare import prepare
+from kqc.pipeline.prepare import prepare
 from tests.readers.books import workbook
 
 HEADER = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]

@@ -5,7 +5,7 @@ import io
 
 from openpyxl import Workbook
 
-from kqc.flows.prepare import prepare
+from kqc.pipeline.prepare import prepare
 from kqc.readers.xlsx_percent import _scales
 
 HEADER = ["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]

@@ -9,7 +9,7 @@ import pytest
 from openpyxl import Workbook
 
 from kqc.core.records import SheetTables
-from kqc.flows.prepare import prepare
+from kqc.pipeline.prepare import prepare
 from kqc.readers import read_bytes
 from tests.readers.books import workbook as _book
 

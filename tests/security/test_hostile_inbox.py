@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kqc.inbox import printable_name
+from kqc.files.inbox import printable_name
 
 HEADER = b"Lab,Batch,Sample,Analyte,Result,Unit\n"
 DROP = "'); DROP TABLE results; --"

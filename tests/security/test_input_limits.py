@@ -13,8 +13,8 @@ import zipfile
 
 import pytest
 
-from kqc import inbox
-from kqc.limits_input import UnreadBytes
+from kqc.config.input_limits import UnreadBytes
+from kqc.files import inbox
 from kqc.readers import read_bytes
 from kqc.readers.delimited import long_line
 
@@ -246,11 +246,11 @@ def test_a_bad_setting_stops_ingest_before_any_file_moves(tmp_path, name, value)
 
 
 def test_check_all_takes_limits_registered_later(monkeypatch):
+    from kqc.config.input_limits import LIMITS, check_all, limit, register
     from kqc.errors import UsageError
-    from kqc.limits_input import LIMITS, check_all, limit, register
 
     added = ("KQC_MAX_TEST_ONLY_CELLS", 7)
-    monkeypatch.setattr("kqc.limits_input.LIMITS", list(LIMITS))
+    monkeypatch.setattr("kqc.config.input_limits.LIMITS", list(LIMITS))
     assert register(added) == added
     check_all()
     monkeypatch.setenv("KQC_MAX_TEST_ONLY_CELLS", "0")

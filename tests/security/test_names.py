@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from kqc.inbox import errors_path, printable_name, safe_name, target_for
+from kqc.files.inbox import errors_path, printable_name, safe_name, target_for
 
 SHA = "ab" * 32
 ODD = [

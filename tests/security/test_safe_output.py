@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kqc.core.terminal import json_safe, shown
-from kqc.inbox import printable_name
+from kqc.files.inbox import printable_name
 from tests.cli.test_cli import kqc
 
 # Everything a terminal acts on, or that hides text: C0 but the line break,

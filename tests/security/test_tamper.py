@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from kqc.flows.evaluate import evaluate_pending
+from kqc.pipeline.evaluate import evaluate_pending
 from kqc.store import FileRecord, Incoming, record_review, store_files, store_rejected, transaction
 from kqc.store.chain import SOURCE_FILES, heads, heads_path, record_all, seal, verify, write_heads
 from tests.cli.test_cli import kqc

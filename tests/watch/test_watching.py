@@ -1,7 +1,7 @@
 """The settle decision, on observations alone: a file is taken once its
 size and mtime have been seen unchanged for the settle time."""
 
-from kqc.watching import Seen, observe, outcome_line, settled
+from kqc.files.watching import Seen, observe, outcome_line, settled
 
 OLD = 1_000 * 10**9  # an mtime long before the clock below
 

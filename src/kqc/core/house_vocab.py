@@ -11,7 +11,7 @@ Reading it is all or nothing: the first row that cannot be used (a code
 that is a built-in one, an unknown group, a unit that is not the group's, an
 alias that already means another analyte) is one sentence naming its row,
 column and fix, and no analyte of the file is added. Pure: bytes in,
-analytes out (the shell reads the file, kqc.house_vocabulary).
+analytes out (the shell reads the file, kqc.config.house_vocabulary).
 """
 
 from __future__ import annotations

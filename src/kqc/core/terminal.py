@@ -5,7 +5,7 @@ control sequence that can recolour, move the cursor, retitle the window or
 (OSC 8) plant a link; a BEL rings; the C1 control U+009B is a one-character
 CSI on some terminals; and a bidi override (U+202E) makes "B1 FAIL" read as
 something else. Every such character is shown escaped, as `\\x1b`,
-`\\u009b`, `\\u202e`, the way file names are (`kqc.inbox.printable_name`),
+`\\u009b`, `\\u202e`, the way file names are (`kqc.files.inbox.printable_name`),
 so a reader sees that the lab's text held it.
 """
 
@@ -32,7 +32,7 @@ def shown(text: str, *, faithful: bool = False) -> str:
     By default a backslash stays one, so text already shown (a stored file
     name) is shown unchanged: `shown(shown(x)) == shown(x)`. With
     `faithful=True` a backslash is doubled too and the original can be read
-    back, exactly as `kqc.inbox.printable_name` writes a file name.
+    back, exactly as `kqc.files.inbox.printable_name` writes a file name.
     """
     if text.isprintable() and not (faithful and "\\" in text):
         return text  # nearly every cell: no copy

@@ -58,11 +58,22 @@ def _element(code: str, symbol: str, isotopes: tuple[int, ...], *aliases: str) -
     )
 
 
+# The analytes the rules name, as constants: a code typed by hand in a rule is
+# a typo waiting to happen (a misspelt code matches no row and the rule stays
+# silent), and these are checked against the vocabulary by a test.
+MITRAGYNINE = "mitragynine"
+SEVEN_OH = "7_hydroxymitragynine"
+LEAD = "lead"
+ARSENIC = "arsenic"
+CADMIUM = "cadmium"
+MERCURY = "mercury"
+NICKEL = "nickel"
+
 _ANALYTES: tuple[Analyte, ...] = (
     # Alkaloids (CONTRACT §2; DOMAIN §7).
-    Analyte("mitragynine", "alkaloid", "amount", ("MG", "MIT", "Mitragynine (MG)")),
+    Analyte(MITRAGYNINE, "alkaloid", "amount", ("MG", "MIT", "Mitragynine (MG)")),
     Analyte(
-        "7_hydroxymitragynine",
+        SEVEN_OH,
         "alkaloid",
         "amount",
         (

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from kqc.core.notes import without_trailing_notes
-from kqc.core.problems import Problem, file_problem, on_sheet
-from kqc.core.records import RawTable, SheetTables
-from kqc.limits_input import (
+from kqc.config.input_limits import (
     MAX_CELL_CHARS,
     MAX_FILE_BYTES,
     Limit,
@@ -22,6 +19,9 @@ from kqc.limits_input import (
     described,
     limit,
 )
+from kqc.core.notes import without_trailing_notes
+from kqc.core.problems import Problem, file_problem, on_sheet
+from kqc.core.records import RawTable, SheetTables
 from kqc.readers import delimited, json_records, xlsx
 
 ReadOutcome = RawTable | SheetTables | list[Problem]

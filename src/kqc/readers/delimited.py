@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from kqc.config.input_limits import MAX_LINE_BYTES, described, limit
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable
 from kqc.core.separators import CommaReading, comma_reading, decimal_mark
-from kqc.limits_input import MAX_LINE_BYTES, described, limit
 from kqc.readers.grid import (
     HEAD_ROWS,
     body_frame,

@@ -43,10 +43,10 @@ from typing import IO, Any
 
 import polars as pl
 
-from kqc import faults
+from kqc.config.input_limits import described, limit, register
 from kqc.core.problems import Problem, file_problem
 from kqc.core.records import RawTable, SheetTables
-from kqc.limits_input import described, limit, register
+from kqc.process import faults
 from kqc.readers.workbook_extent import SheetLimits
 
 # Address space of the worker. Reading the benchmark's 50,000-row workbook
@@ -57,7 +57,7 @@ MAX_XLSX_READER_BYTES = register(("KQC_MAX_XLSX_READER_BYTES", 4 << 30))
 # One workbook's reading, from the request to the table back: the 50,000-row
 # workbook takes 2-5 s, a sheet at the cell limit about 25 s.
 MAX_XLSX_READ_SECONDS = register(("KQC_MAX_XLSX_READ_SECONDS", 300))
-# The fault point the worker reaches before each workbook (kqc.faults), so
+# The fault point the worker reaches before each workbook (kqc.process.faults), so
 # the tests can kill it there as a crash would.
 FAULT_POINT = "xlsx_reader"
 # KQC_FAULT set to this makes the worker hang there instead, for the tests of
@@ -395,7 +395,7 @@ def serve() -> None:
     answers = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     requests = sys.stdin.buffer
-    from kqc import house_vocabulary
+    from kqc.config import house_vocabulary
     from kqc.readers import xlsx  # the imports cost most of a start: after the limits
 
     answers.write(_STARTED)

@@ -24,10 +24,10 @@ from typing import BinaryIO
 
 import polars as pl
 
+from kqc.config.input_limits import MAX_LINE_BYTES, limit
 from kqc.core.fingerprint import Hasher
 from kqc.core.problems import Problem
 from kqc.core.records import RawTable
-from kqc.limits_input import MAX_LINE_BYTES, limit
 from kqc.readers import long_cells
 from kqc.readers.delimited import (
     Layout,

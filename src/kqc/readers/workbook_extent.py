@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from kqc.config.input_limits import limit, register
 from kqc.core.problems import Problem, file_problem
-from kqc.limits_input import limit, register
 from kqc.readers.xlsx_percent import sheet_path
 
 # Rows × columns of the rectangle from A1 to a sheet's farthest cell. The

@@ -18,7 +18,7 @@ Which sheets are read (one rule, so no result is ever passed over unseen):
   that does not state them itself.
 A workbook of one sheet is read as any other file; in a workbook of several,
 each table and each problem names its sheet (`(sheet 'Heavy Metals')`).
-The tables are one source file: kqc.flows.prepare stores them together or
+The tables are one source file: kqc.pipeline.prepare stores them together or
 refuses them together.
 
 fastexcel (Rust calamine) reads the sheet twice: once as text, once as
@@ -46,12 +46,12 @@ from typing import Any
 import fastexcel
 import polars as pl
 
+from kqc.config.input_limits import MAX_XLSX_UNPACKED_BYTES, described, limit
 from kqc.core import columns as cols
 from kqc.core.problems import Problem, file_problem, on_sheet, sheet_label
 from kqc.core.qualifiers import PLAIN_NUMBER
 from kqc.core.records import RawTable, SheetTables
 from kqc.core.separators import decimal_mark
-from kqc.limits_input import MAX_XLSX_UNPACKED_BYTES, described, limit
 from kqc.readers.grid import (
     HEAD_ROWS,
     build_table,

@@ -875,7 +875,7 @@ def _sha256(path: Path) -> str:
 
 
 def _errors_name(name: str) -> str:
-    # As kqc.inbox.errors_path names it beside the quarantined file (the
+    # As kqc.files.inbox.errors_path names it beside the quarantined file (the
     # store does not import the inbox: they are layers of their own).
     return name + ".errors.csv"
 

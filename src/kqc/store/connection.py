@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from kqc import quiet
-from kqc.settings import lock_wait_seconds
+from kqc.config.settings import lock_wait_seconds
+from kqc.process import quiet
 from kqc.store.errors import DatabaseLocked, NotADatabase, StoreError
 from kqc.store.storage import NEW_FILE_CONFIG
 

@@ -16,7 +16,7 @@ it is in use, and kqc's own commands wait and retry (kqc.store.connection),
 then open the converted file. The file's inode, size and modification time
 are taken when DuckDB closes it and checked again under that lock: a writer
 that slipped in between makes the conversion stop with the live file as it
-was. The ingest run lock (kqc.runlock) is held throughout, so no ingest run
+was. The ingest run lock (kqc.process.runlock) is held throughout, so no ingest run
 starts meanwhile either.
 """
 
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import duckdb
 
-from kqc import runlock
-from kqc.settings import lock_wait_seconds
+from kqc.config.settings import lock_wait_seconds
+from kqc.process import runlock
 from kqc.store.connection import connect, run
 from kqc.store.errors import StoreError
 from kqc.store.publish import first_line, fsync, pid_alive, read_every_table, write_with_duckdb

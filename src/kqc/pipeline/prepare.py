@@ -17,7 +17,13 @@ from typing import TypeVar, cast
 
 import polars as pl
 
-from kqc import inbox
+from kqc.config.input_limits import (
+    MAX_FILE_BYTES,
+    MAX_STREAMED_FILE_BYTES,
+    STREAM_FROM_BYTES,
+    UnreadBytes,
+    limit,
+)
 from kqc.core import columns as cols
 from kqc.core import fingerprint
 from kqc.core.columns import Kind
@@ -26,13 +32,7 @@ from kqc.core.normalize import Normalized, normalize
 from kqc.core.notes import notes_start
 from kqc.core.problems import Problem, file_problem, on_sheet, sheet_label
 from kqc.core.records import RawTable, SheetTables
-from kqc.limits_input import (
-    MAX_FILE_BYTES,
-    MAX_STREAMED_FILE_BYTES,
-    STREAM_FROM_BYTES,
-    UnreadBytes,
-    limit,
-)
+from kqc.files import inbox
 from kqc.readers import is_delimited, read_bytes, stream, too_large
 from kqc.readers.grid import no_rows_problem
 from kqc.schemas.results import ResultsSchema

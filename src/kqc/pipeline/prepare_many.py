@@ -29,7 +29,7 @@ from kqc.core import columns as cols
 from kqc.core.normalize import Normalized, normalize, unused_columns
 from kqc.core.problems import Problem
 from kqc.core.records import RawTable, SheetTables
-from kqc.flows.prepare import Prepared, finish, prepare_sheets
+from kqc.pipeline.prepare import Prepared, finish, prepare_sheets
 from kqc.readers import read_bytes
 from kqc.schemas.results import ResultsSchema
 from kqc.schemas.validate import validate

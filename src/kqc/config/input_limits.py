@@ -74,12 +74,12 @@ def limit(setting: Limit) -> int:
 
 
 def check_all() -> None:
-    """Every registered limit and every setting of kqc.settings read once:
+    """Every registered limit and every setting of kqc.config.settings read once:
     the first bad one raises UsageError (exit 2) with one sentence naming it.
     Called at the start of `kqc ingest`, `kqc watch` and `kqc demo`, before
     any file moves. The house vocabulary ($KQC_VOCABULARY) is read here too
     and put in force, so every name of the run is resolved by it."""
-    from kqc import house_vocabulary, settings  # neither imports this module
+    from kqc.config import house_vocabulary, settings  # neither imports this module
 
     for setting in LIMITS:
         limit(setting)

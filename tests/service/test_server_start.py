@@ -1,4 +1,4 @@
-"""Prefect's embedded server started ahead of the flow (flows/server_start.py):
+"""Prefect's embedded server started ahead of the flow (src/kqc/service/server_start.py):
 the flow run must use that server, not start a second, and a lab's own
 server (PREFECT_API_URL) means nothing is started. Each case is a fresh
 process, as `kqc ingest` is."""
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from kqc.flows.server_start import ServerStart, heartbeats_only_where_read
+from kqc.service.server_start import ServerStart, heartbeats_only_where_read
 
 SCRIPT = """
 import json
-from kqc.flows.server_start import start_embedded_server
+from kqc.service.server_start import start_embedded_server
 
 started = start_embedded_server()
 started.wait()
@@ -106,7 +106,7 @@ def test_the_flow_runs_on_the_server_started_ahead(tmp_path, prefect_home):
 
 def test_a_failed_early_launch_leaves_the_start_to_prefect(tmp_path, prefect_home):
     prelude = (
-        "import kqc.flows.server_start as s\n"
+        "import kqc.service.server_start as s\n"
         "def _fail():\n"
         "    raise OSError('no process for you')\n"
         "s._launch = _fail\n"
@@ -132,7 +132,7 @@ def test_a_labs_own_server_named_in_a_profile_leaves_no_server_behind(tmp_path):
     )
     script = (
         "import json, os\n"
-        "from kqc.flows.server_start import start_embedded_server\n"
+        "from kqc.service.server_start import start_embedded_server\n"
         "started = start_embedded_server()\n"
         "children = [p for p in os.listdir('/proc') if p.isdigit()"
         " and open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == str(os.getpid())]\n"
@@ -183,7 +183,7 @@ def test_the_early_launch_is_prefects_own_command(tmp_path, prefect_home):
 
 OWN_COMMAND = """
 import json
-from kqc.flows import server_start
+from kqc.service import server_start
 from prefect.server.api import server as prefect_server
 
 launched = []
@@ -207,7 +207,7 @@ print(json.dumps(get_current_settings().to_environment_variables(exclude_unset=F
 
 
 def test_the_embedded_mode_switched_off_in_the_environment_launches_nothing(monkeypatch):
-    from kqc.flows import server_start
+    from kqc.service import server_start
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "false")

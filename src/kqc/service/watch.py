@@ -2,7 +2,7 @@
 and a clean stop on Ctrl-C or SIGTERM with a last line saying so.
 
 Prefect is imported only once the API it should talk to is known (it reads
-PREFECT_API_URL at import), and after its output is muted (kqc.quiet).
+PREFECT_API_URL at import), and after its output is muted (kqc.process.quiet).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import signal
 import sys
 from types import FrameType
 
-from kqc import quiet, watching
-from kqc.settings import STABLE_ENV, Locations
+from kqc.config.settings import STABLE_ENV, Locations
+from kqc.files import watching
+from kqc.process import quiet
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -54,7 +55,7 @@ def run(where: Locations, interval: float | None, settle: float | None) -> int:
             f"watching {where.inbox} every {every:g} s (a file is taken once unchanged for"
             f" {settle_for:g} s); Ctrl-C stops"
         )
-        from kqc.prefect_api import prefect_api
+        from kqc.service.prefect_api import prefect_api
 
         with prefect_api(where.logs) as api:
             from kqc.flows.ingest import Places

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from kqc.prefect_api import free_port, stop_server
+from kqc.service.prefect_api import free_port, stop_server
 
 _log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _start(early: subprocess.Popen[bytes] | None) -> None:
 
 
 # What SubprocessASGIServer launches (prefect/server/api/server.py, 3.9):
-# tests/flows/test_server_start.py checks that this is still its command.
+# tests/service/test_server_start.py checks that this is still its command.
 _SERVER_ENV = {
     "PREFECT_UI_ENABLED": "0",
     "PREFECT__SERVER_EPHEMERAL": "1",

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from kqc import allocator, quiet
+from kqc.config.input_limits import check_all
+from kqc.config.settings import Locations, locations, resolve_db
 from kqc.core import terminal
 from kqc.errors import KqcError, UsageError
-from kqc.limits_input import check_all
-from kqc.settings import Locations, locations, resolve_db
+from kqc.process import allocator, quiet
 
 if TYPE_CHECKING:  # `kqc flags` and `kqc batch` start without polars (a third of their time)
     import polars as pl
@@ -79,7 +79,7 @@ QuarantineOption = Annotated[
 def _run_ingest(paths: list[Path], where: Locations) -> Any:
     """Run the Prefect ingest flow with Prefect's output kept in the log."""
     quiet.mute_prefect(where.logs / "kqc.log")
-    from kqc.flows.server_start import (  # Prefect loads only here
+    from kqc.service.server_start import (  # Prefect loads only here
         heartbeats_only_where_read,
         start_embedded_server,
     )
@@ -179,7 +179,7 @@ def _console() -> Console:
 
 def _show_left(outcomes: Any, base: Path, stream: Any) -> None:
     """Every inbox entry the run left alone, with why: no file waits without a word."""
-    from kqc.inbox import printable_name
+    from kqc.files.inbox import printable_name
 
     for left in getattr(outcomes, "left", []):
         try:
@@ -265,7 +265,7 @@ def _print_frame(data: pl.DataFrame, fmt: Format, title: str, columns: list[str]
         for named in data.iter_rows(named=True):
             print(_json(named))
     elif fmt is Format.csv:
-        from kqc.exports import csv_text
+        from kqc.files.exports import csv_text
 
         # Made inert as an exported file is: stdout is often redirected to
         # a .csv a QA lead opens in a spreadsheet program.
@@ -287,13 +287,13 @@ OutOption = Annotated[
 
 
 def _check_export(out: Path) -> None:
-    from kqc.exports import check_target
+    from kqc.files.exports import check_target
 
     check_target(out)
 
 
 def _export(out: Path, sections: dict[str, pl.DataFrame]) -> None:
-    from kqc.exports import write_sections
+    from kqc.files.exports import write_sections
 
     for path in write_sections(out.absolute(), sections):
         print(f"wrote {path}")
@@ -753,7 +753,7 @@ def report(
     db: DbOption = None,
 ) -> None:
     """A QA report: open flags, batch statuses and charts, as one self-contained HTML file."""
-    from kqc.inbox import write_atomic
+    from kqc.files.inbox import write_atomic
     from kqc.report import render
     from kqc.store.report_data import gather
 
@@ -857,7 +857,7 @@ def watch(
     where = locations(db, inbox=inbox_dir, archive=archive, quarantine=quarantine)
     check_all()
     _check_thresholds()
-    from kqc.watch_service import run as run_watch
+    from kqc.service.watch import run as run_watch
 
     raise typer.Exit(run_watch(where, interval, settle))
 

@@ -16,7 +16,7 @@ import polars as pl
 
 from kqc.core.spreadsheet import neutralized, neutralized_frame
 from kqc.errors import UsageError
-from kqc.inbox import write_atomic
+from kqc.files.inbox import write_atomic
 
 FORMATS = (".csv", ".xlsx")
 

@@ -22,12 +22,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kqc import faults
+from kqc.config.input_limits import MAX_FILE_BYTES, STREAM_FROM_BYTES, UnreadBytes, limit
 from kqc.core import fingerprint
 from kqc.core.problems import Problem
 from kqc.core.spreadsheet import neutralized
 from kqc.errors import KqcError
-from kqc.limits_input import MAX_FILE_BYTES, STREAM_FROM_BYTES, UnreadBytes, limit
+from kqc.process import faults
 
 # Left alone until complete: Excel and LibreOffice lock files, hidden files,
 # downloads and copies in progress. A file named like kqc's own errors report

@@ -1,6 +1,6 @@
 """The house vocabulary named by $KQC_VOCABULARY, read and put in force.
 
-kqc.limits_input.check_all calls `use_environment` at the start of every
+kqc.config.input_limits.check_all calls `use_environment` at the start of every
 command that reads files, so a bad vocabulary stops the run (exit 2) before
 any file moves; the workbook reader's worker process calls it too, with the
 settings of the run that asks (kqc.readers.isolated), so a name in a header

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kqc.config.settings import stable_seconds
 from kqc.errors import UsageError
-from kqc.settings import stable_seconds
 
 # Five seconds between scans: a dropped file is stored within seconds, and a
 # scan of an idle inbox costs one short flow run.

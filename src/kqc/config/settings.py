@@ -115,7 +115,7 @@ def group_files() -> int:
 def check_environment() -> None:
     """Every setting above read once, so a bad value stops a command with one
     sentence (UsageError, exit 2) before any file moves, rather than in the
-    middle of a run. kqc.limits_input.check_all calls it with the limits."""
+    middle of a run. kqc.config.input_limits.check_all calls it with the limits."""
     lock_wait_seconds()
     stable_seconds()
     group_files()

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kqc import quiet
 from kqc.errors import KqcError
+from kqc.process import quiet
 
 _log = logging.getLogger(__name__)
 
