@@ -13,11 +13,9 @@ the next run. `faults.point` marks where the crash tests kill the process."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,42 +26,18 @@ from prefect.cache_policies import NO_CACHE
 
 from kqc import store
 from kqc.config.input_limits import check_all
-from kqc.config.settings import group_files, lock_wait_seconds, stable_seconds
+from kqc.config.settings import lock_wait_seconds, stable_seconds
 from kqc.errors import KqcError
 from kqc.files import inbox
+from kqc.pipeline import triage
 from kqc.pipeline.evaluate import Evaluated, evaluate_pending
 from kqc.pipeline.prepare import Prepared, Streamed, prepare_path
 from kqc.pipeline.prepare_many import prepare_many
+from kqc.pipeline.triage import FileOutcome, IngestRun, Pending, Places
 from kqc.process import faults, runlock
 from kqc.store.connection import LockWaitExpired
 from kqc.store.publish import publish
 from kqc.store.run_summary import run_changes, summary_markdown, table_rows
-
-
-@dataclass(frozen=True)
-class Places:
-    db: Path
-    archive: Path
-    quarantine: Path
-
-
-@dataclass(frozen=True)
-class FileOutcome:
-    file: str
-    sha256: str
-    status: str  # ingested | duplicate | rejected | failed (left in the inbox)
-    rows: int
-    errors: int
-    stored_as: str | None = None
-    errors_csv: str | None = None
-    kind: str | None = None
-    reason: str | None = None
-    # The file's columns holding values kqc does not read (kept in the
-    # archived file, not stored); None when the file was not read.
-    unused_columns: list[str] | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @task(cache_policy=NO_CACHE)
@@ -144,144 +118,55 @@ def record_rejection(db: Path, record: store.FileRecord) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def file_group(
-    moves: list[tuple[inbox.DroppedFile, Path, bytes | None]],
-) -> list[Path | Exception]:
+def file_group(moves: list[tuple[inbox.DroppedFile, triage.Move]]) -> list[Path | Exception]:
     """File each file's bytes as read at its place (writing its errors.csv
     first when it has one); a file that cannot be filed stays in the inbox,
     and says why."""
     done: list[Path | Exception] = []
-    for dropped, target, errors in moves:
+    for dropped, move in moves:
         try:
-            if errors is not None:
-                inbox.write_atomic(inbox.errors_path(target), errors)
-            done.append(inbox.file_into(dropped, target))
+            if move.errors_csv is not None:
+                inbox.write_atomic(inbox.errors_path(move.target), move.errors_csv)
+            done.append(inbox.file_into(dropped, move.target))
         except (OSError, inbox.FileChanged) as err:
             done.append(err)
     return done
-
-
-def _record(
-    dropped: inbox.DroppedFile,
-    kind: str | None,
-    errors: int,
-    target: Path,
-    errors_csv: bytes | None = None,
-) -> store.FileRecord:
-    return store.FileRecord(
-        # Faithful and printable: a newline or a byte that is not UTF-8 in a
-        # name is shown escaped, never lost, never breaking a listing.
-        file_name=inbox.printable_name(dropped.path.name),
-        sha256=dropped.sha256,
-        kind=kind,
-        received_at=datetime.now(UTC),
-        size_bytes=dropped.size,  # also for a file too large to be read
-        error_count=errors,
-        stored_as=str(target),
-        # The errors.csv written beside a quarantined file is in the chain too.
-        errors_sha256=hashlib.sha256(errors_csv).hexdigest() if errors_csv is not None else None,
-    )
-
-
-def _rejection_record(item: _Pending, prepared: Prepared | Streamed) -> store.FileRecord:
-    errors = item.move[1] if item.move is not None else None
-    return _record(item.dropped, prepared.kind, len(prepared.problems), item.quarantined, errors)
-
-
-@dataclass
-class _Pending:
-    """One file of a group on its way: where it would go, and (once decided)
-    what it became."""
-
-    dropped: inbox.DroppedFile
-    archived: Path
-    quarantined: Path
-    outcome: FileOutcome | None = None
-    prepared: Prepared | Streamed | None = None
-    move: tuple[Path, bytes | None] | None = None  # target, errors.csv
-
-    @property
-    def name(self) -> str:
-        return inbox.printable_name(self.dropped.path.name)
-
-
-def _places_for(dropped: inbox.DroppedFile, places: Places, taken: set[Path]) -> _Pending:
-    """Where the file would be archived or quarantined; two files of one
-    group with one name (from two subfolders) get two places."""
-    raw_name = dropped.path.name
-    archived = inbox.linked_into(dropped.path, places.archive) or inbox.target_for(
-        places.archive, raw_name, dropped.sha256, taken
-    )
-    quarantined = inbox.linked_into(dropped.path, places.quarantine) or inbox.target_for(
-        places.quarantine, raw_name, dropped.sha256, taken
-    )
-    taken.update((archived, quarantined))
-    return _Pending(dropped, archived, quarantined)
-
-
-def _rejected(item: _Pending, prepared: Prepared | Streamed) -> FileOutcome:
-    problems = prepared.problems
-    item.move = (item.quarantined, inbox.errors_csv(problems))
-    return FileOutcome(
-        item.name,
-        item.dropped.sha256,
-        "rejected",
-        0,
-        len(problems),
-        str(item.quarantined),
-        str(inbox.errors_path(item.quarantined)),
-        prepared.kind,
-        problems[0].problem if problems else None,
-        _unused(prepared),
-    )
-
-
-def _unused(prepared: Prepared | Streamed) -> list[str] | None:
-    """The columns the outcome names as not used, for a file whose kind was told."""
-    return None if prepared.kind is None else list(prepared.unused_columns)
 
 
 def _ingest_group(group: list[inbox.DroppedFile], places: Places) -> list[FileOutcome]:
     """One group of files: what the database knows of them (one query), each
     prepared, all stored in one transaction, then each filed away."""
     taken: set[Path] = set()
-    items = [_places_for(d, places, taken) for d in group]
+    items = [triage.places_for(d, places, taken) for d in group]
     wanted = {i.dropped.sha256: [str(i.archived), str(i.quarantined)] for i in items}
     recorded, ingested = known_files(places.db, wanted)
-    incoming: list[tuple[_Pending, store.Incoming]] = []
-    to_prepare: list[_Pending] = []
+    incoming: list[tuple[Pending, store.Incoming]] = []
+    to_prepare: list[Pending] = []
     for item in items:
         sha = item.dropped.sha256
         earlier = recorded.get(sha)
         if earlier is not None and earlier.status != "rejected":
-            # A run killed after storing this file but before filing it away
-            # left its row: finish that filing and record nothing a second time.
-            rows = earlier.rows if earlier.status == "ingested" else 0
-            item.move = (Path(earlier.stored_as), None)
-            item.outcome = FileOutcome(
-                item.name, sha, earlier.status, rows, 0, earlier.stored_as, kind=earlier.kind
-            )
+            triage.finish_filing(item, earlier)
         elif sha in ingested:
-            incoming.append((item, store.Incoming(_record(item.dropped, None, 0, item.archived))))
+            incoming.append((item, triage.seen_before(item)))
         else:
             to_prepare.append(item)
     for item, prepared in zip(to_prepare, _prepare_all(to_prepare), strict=True):
         item.prepared = prepared
         if isinstance(prepared, Prepared) and not prepared.accepted:
-            item.outcome = _rejected(item, prepared)
+            triage.reject(item, prepared)
             if item.dropped.sha256 not in recorded:
-                record = _rejection_record(item, prepared)
-                incoming.append((item, store.Incoming(record, rejected=True)))
+                incoming.append((item, triage.rejected_incoming(item, prepared)))
             continue
-        incoming.append((item, _incoming(item, prepared)))
+        incoming.append((item, triage.incoming(item, prepared)))
     if incoming:
         _store(places.db, incoming)
-    moves = [(i, i.move) for i in items if i.move is not None]
-    filed = file_group([(i.dropped, target, errors) for i, (target, errors) in moves])
-    for (item, _), final in zip(moves, filed, strict=True):
+    moving = [i for i in items if i.move is not None]
+    filed = file_group([(i.dropped, i.move) for i in moving if i.move is not None])
+    for item, final in zip(moving, filed, strict=True):
         assert item.outcome is not None
         if isinstance(final, Exception):
-            item.outcome = _failed(
+            item.outcome = triage.failed(
                 item.dropped.path, item.dropped.sha256, f"could not be filed: {final}"
             )
         else:
@@ -289,7 +174,7 @@ def _ingest_group(group: list[inbox.DroppedFile], places: Places) -> list[FileOu
     return [i.outcome for i in items if i.outcome is not None]
 
 
-def _prepare_all(items: list[_Pending]) -> list[Prepared | Streamed]:
+def _prepare_all(items: list[Pending]) -> list[Prepared | Streamed]:
     small = [(i.dropped.path.name, i.dropped.data) for i in items if not i.dropped.by_path]
     prepared_small = iter(prepare_files(small) if small else [])
     return [
@@ -301,18 +186,7 @@ def _prepare_all(items: list[_Pending]) -> list[Prepared | Streamed]:
     ]
 
 
-def _incoming(item: _Pending, prepared: Prepared | Streamed) -> store.Incoming:
-    record = _record(item.dropped, prepared.kind, 0, item.archived)
-    if isinstance(prepared, Streamed):
-        return store.Incoming(
-            record, results=prepared.chunks, problems_after=lambda: bool(prepared.problems)
-        )
-    results = prepared.rows if prepared.kind == "results" else None
-    register = prepared.rows if prepared.kind == "register" else None
-    return store.Incoming(record, results, register)
-
-
-def _store(db: Path, incoming: list[tuple[_Pending, store.Incoming]]) -> None:
+def _store(db: Path, incoming: list[tuple[Pending, store.Incoming]]) -> None:
     """Store the group in one transaction and set each file's outcome. When
     the group fails for any reason but a held database, each file is tried
     on its own, so one file the database refuses does not hold back the rest."""
@@ -331,10 +205,17 @@ def _store(db: Path, incoming: list[tuple[_Pending, store.Incoming]]) -> None:
             _store_alone(db, one)
         return
     for (item, _), status in zip(incoming, statuses, strict=True):
-        _set_stored(item, status)
+        triage.set_stored(item, status)
 
 
-def _store_alone(db: Path, one: tuple[_Pending, store.Incoming]) -> None:
+def _late_rejection(db: Path, item: Pending) -> None:
+    prepared = item.prepared
+    assert prepared is not None
+    triage.reject(item, prepared)
+    record_rejection(db, triage.rejection_record(item, prepared))
+
+
+def _store_alone(db: Path, one: tuple[Pending, store.Incoming]) -> None:
     item = one[0]
     try:
         _store(db, [one])
@@ -343,35 +224,7 @@ def _store_alone(db: Path, one: tuple[_Pending, store.Incoming]) -> None:
     except Exception as err:
         get_run_logger().exception("%s could not be stored", item.dropped.path)
         item.move = None
-        item.outcome = _failed(item.dropped.path, item.dropped.sha256, str(err))
-
-
-def _late_rejection(db: Path, item: _Pending) -> None:
-    prepared = item.prepared
-    assert prepared is not None
-    item.outcome = _rejected(item, prepared)
-    record_rejection(db, _rejection_record(item, prepared))
-
-
-def _set_stored(item: _Pending, status: str) -> None:
-    if item.outcome is not None:  # rejected: its outcome and move are set
-        return
-    if status == "duplicate":
-        item.outcome = FileOutcome(item.name, item.dropped.sha256, "duplicate", 0, 0)
-    else:
-        prepared = item.prepared
-        assert prepared is not None
-        rows = prepared.rows if isinstance(prepared, Streamed) else prepared.rows.height
-        item.outcome = FileOutcome(
-            item.name,
-            item.dropped.sha256,
-            "ingested",
-            rows,
-            0,
-            kind=prepared.kind,
-            unused_columns=_unused(prepared),
-        )
-    item.move = (item.archived, None)
+        item.outcome = triage.failed(item.dropped.path, item.dropped.sha256, str(err))
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -463,44 +316,6 @@ def ingest_flow(paths: list[Path], places: Places) -> IngestRun:
         return _ingest_all(paths, places)
 
 
-# A group shares one transaction: up to this many files, or this many bytes
-# of them, at a time (the memory a group's frames take is a few times that).
-GROUP_BYTES = 64 << 20
-
-
-def _groups(paths: list[Path]) -> Iterator[list[Path]]:
-    most = group_files()
-    group: list[Path] = []
-    size = 0
-    for path in paths:
-        try:
-            length = os.lstat(path).st_size
-        except OSError:
-            length = 0
-        if group and (len(group) >= most or size + length > GROUP_BYTES):
-            yield group
-            group, size = [], 0
-        group.append(path)
-        size += length
-    if group:
-        yield group
-
-
-class IngestRun(list[FileOutcome]):
-    """The run's outcomes, one per file, and what it says beside them: the
-    inbox entries it left alone (with why), and the sentence saying why the
-    snapshot could not be published, if it could not."""
-
-    def __init__(self, outcomes: list[FileOutcome] = ()) -> None:  # type: ignore[assignment]
-        super().__init__(outcomes)
-        self.left: list[inbox.LeftAlone] = []
-        self.snapshot_problem: str | None = None
-
-
-def _failed(path: Path, sha256: str, reason: str) -> FileOutcome:
-    return FileOutcome(inbox.printable_name(path.name), sha256, "failed", 0, 0, reason=reason)
-
-
 def _ingest_all(paths: list[Path], places: Places) -> IngestRun:
     logger = get_run_logger()
     since = datetime.now(UTC)
@@ -508,7 +323,7 @@ def _ingest_all(paths: list[Path], places: Places) -> IngestRun:
     locked: LockWaitExpired | None = None
     found = discover_files(paths, places)
     outcomes.left.extend(found.left)
-    for group in _groups(found.entries):
+    for group in triage.groups(found.entries):
         ready: list[inbox.DroppedFile] = []
         for path, dropped in zip(group, load_files(group), strict=True):
             if dropped is None:
@@ -516,22 +331,22 @@ def _ingest_all(paths: list[Path], places: Places) -> IngestRun:
                     outcomes.left.append(inbox.LeftAlone(path, "still being written"))
                     logger.info("%s is still being written; left for the next run", path)
             elif isinstance(dropped, inbox.Refused):
-                outcomes.append(_failed(path, "", dropped.reason))
+                outcomes.append(triage.failed(path, "", dropped.reason))
             elif locked is not None:
                 # The database stayed held for the whole wait: the other files
                 # stay in the inbox too, without waiting once more each.
                 dropped.release()
-                outcomes.append(_failed(path, dropped.sha256, locked.message))
+                outcomes.append(triage.failed(path, dropped.sha256, locked.message))
             else:
                 ready.append(dropped)
         # A file read by path (too large to hold) goes in a group of its own.
-        for part in _by_holding(ready):
+        for part in triage.by_holding(ready):
             try:
                 outcomes += _ingest_part(part, places, locked)
             except LockWaitExpired as err:
                 locked = err
                 logger.warning("%d file(s) left in the inbox: %s", len(part), err)
-                outcomes += [_failed(d.path, d.sha256, err.message) for d in part]
+                outcomes += [triage.failed(d.path, d.sha256, err.message) for d in part]
             finally:
                 for dropped in part:
                     dropped.release()
@@ -545,7 +360,7 @@ def _ingest_part(
 ) -> list[FileOutcome]:
     logger = get_run_logger()
     if locked is not None:
-        return [_failed(d.path, d.sha256, locked.message) for d in part]
+        return [triage.failed(d.path, d.sha256, locked.message) for d in part]
     try:
         done = _ingest_group(part, places)
     except LockWaitExpired:
@@ -555,17 +370,8 @@ def _ingest_part(
         if not isinstance(err, inbox.FileChanged):
             logger.exception("%d file(s) could not be stored", len(part))
         reason = err.message if isinstance(err, KqcError) else str(err)
-        done = [_failed(d.path, d.sha256, reason) for d in part]
+        done = [triage.failed(d.path, d.sha256, reason) for d in part]
     # One record per group, a line per file: a thousand log records
     # through Prefect's API cost seconds.
     logger.info("\n".join(f"{o.file}: {o.status}" for o in done))
     return done
-
-
-def _by_holding(files: list[inbox.DroppedFile]) -> Iterator[list[inbox.DroppedFile]]:
-    held = [d for d in files if not d.by_path]
-    if held:
-        yield held
-    for d in files:
-        if d.by_path:
-            yield [d]

@@ -16,7 +16,3 @@ class UsageError(KqcError):
     """Bad arguments or configuration: exit 2."""
 
     exit_code = 2
-
-
-class NothingToDo(KqcError):
-    exit_code = 0

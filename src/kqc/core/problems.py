@@ -39,14 +39,6 @@ def problems_frame(problems: list[Problem]) -> pl.DataFrame:
     )
 
 
-def as_problems(frame: pl.DataFrame) -> list[Problem]:
-    """Back from a frame (row, column, value, problem) to sorted Problems."""
-    return sorted(
-        Problem(int(r), str(c), "" if v is None else str(v), str(p))
-        for r, c, v, p in frame.select(PROBLEM_SCHEMA).iter_rows()
-    )
-
-
 def file_problem(problem: str, *, column: str = "", value: str = "") -> Problem:
     return Problem(WHOLE_FILE, column, value, problem)
 

@@ -59,14 +59,6 @@ REGISTER_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def empty_results() -> pl.DataFrame:
-    return pl.DataFrame(schema=RESULT_SCHEMA)
-
-
-def empty_register() -> pl.DataFrame:
-    return pl.DataFrame(schema=REGISTER_SCHEMA)
-
-
 class RawTable:
     """What a reader hands the normalizer: every cell as text, nothing decided.
 

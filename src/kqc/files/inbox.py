@@ -16,9 +16,8 @@ import hashlib
 import io
 import os
 import stat
-import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from kqc.core import fingerprint
 from kqc.core.problems import Problem
 from kqc.core.spreadsheet import neutralized
 from kqc.errors import KqcError
-from kqc.process import faults
+from kqc.process import durable, faults
 
 # Left alone until complete: Excel and LibreOffice lock files, hidden files,
 # downloads and copies in progress. A file named like kqc's own errors report
@@ -50,10 +49,6 @@ def temporary_reason(path: Path) -> str | None:
         if fnmatch.fnmatch(path.name, pattern):
             return reason
     return None
-
-
-def is_temporary(path: Path) -> bool:
-    return temporary_reason(path) is not None
 
 
 @dataclass(frozen=True)
@@ -322,6 +317,15 @@ def _read_at_most(fd: int, most: int) -> bytes:
     return b"".join(parts)
 
 
+def _blocks(fd: int) -> Iterator[bytes]:
+    """The file's bytes from its start, a MiB at a time, read at an offset
+    (pread) so no other reader of the descriptor moves them."""
+    offset = 0
+    while block := os.pread(fd, 1 << 20, offset):
+        offset += len(block)
+        yield block
+
+
 def _too_large(path: Path, fd: int, before: os.stat_result) -> DroppedFile | None:
     """A large file, hashed as it streams by and never held in memory here:
     the descriptor stays open, so a reader streams (or refuses) the very file
@@ -329,10 +333,7 @@ def _too_large(path: Path, fd: int, before: os.stat_result) -> DroppedFile | Non
     digest = hashlib.sha256()
     second = fingerprint.hasher()
     offset = 0
-    while True:
-        block = os.pread(fd, 1 << 20, offset)
-        if not block:
-            break
+    for block in _blocks(fd):
         digest.update(block)
         second.update(block)
         offset += len(block)
@@ -476,28 +477,15 @@ def _bytes_read(dropped: DroppedFile) -> Iterable[bytes]:
     if dropped.fd is None:  # pragma: no cover - a large file always keeps its descriptor
         raise FileChanged(dropped.path, "could not be read again")
     digest = fingerprint.hasher() if dropped.fingerprint else hashlib.sha256()
-    offset = 0
-    while block := os.pread(dropped.fd, 1 << 20, offset):
+    for block in _blocks(dropped.fd):
         digest.update(block)
-        offset += len(block)
         yield block
     if digest.hexdigest() not in (dropped.fingerprint, dropped.sha256):
         raise FileChanged(dropped.path, "changed after it was stored")
 
 
 def _write_temp(folder: Path, blocks: Iterable[bytes]) -> str:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for block in blocks:
-                handle.write(block)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return tmp
+    return durable.temp_copy(folder, blocks, prefix=".incoming-")
 
 
 def _write_new(target: Path, blocks: Iterable[bytes]) -> None:
@@ -518,14 +506,7 @@ def _write_new(target: Path, blocks: Iterable[bytes]) -> None:
 
 
 def write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(target.parent, [data])
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    durable.write_atomic(target, data, prefix=".incoming-")
 
 
 def errors_csv(problems: list[Problem]) -> bytes:

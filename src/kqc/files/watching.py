@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from kqc.config.settings import stable_seconds
 from kqc.errors import UsageError
+from kqc.process import durable
 
 # Five seconds between scans: a dropped file is stored within seconds, and a
 # scan of an idle inbox costs one short flow run.
@@ -125,14 +125,7 @@ def save_seen(path: Path, seen: Mapping[str, Seen]) -> None:
     mid-write leaves the previous ones."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps({p: [s.size, s.mtime_ns, s.since] for p, s in seen.items()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".watch-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    durable.write_atomic(path, data.encode("utf-8"), prefix=".watch-")
 
 
 def outcome_line(

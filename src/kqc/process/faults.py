@@ -22,10 +22,6 @@ ENV = "KQC_FAULT"
 _reached: dict[str, int] = {}
 
 
-def armed() -> bool:
-    return bool(os.environ.get(ENV))
-
-
 def point(name: str) -> None:
     wanted = os.environ.get(ENV)
     if not wanted:

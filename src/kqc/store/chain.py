@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +47,7 @@ from kqc.core.chain import (
     parse_expected,
     row_hash,
 )
+from kqc.process import durable
 from kqc.store.connection import connect, frame, registered, run
 from kqc.store.queries import require_database
 
@@ -963,16 +962,7 @@ def write_heads(db: Path) -> Path:
         "heads": heads(db),
     }
     data = (json.dumps(content, indent=2) + "\n").encode()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    durable.write_atomic(target, data, prefix=f".{target.name}.")
     return target
 
 

@@ -20,14 +20,18 @@ from kqc.core.rules.applicable import applicable
 from kqc.core.rules.dry_weight import dry_weight_amount, is_dry_weight
 from kqc.core.rules.limits import report, verdicts
 from kqc.core.rules.model import Batch, Finding, Threshold, censored_bound, finding, inconclusive
+from kqc.core.vocab import MITRAGYNINE, SEVEN_OH
 
 OK_ALKALOID_SUM = (  # 63 O.S. (OK SB 891) "total kratom alkaloids"
-    "mitragynine",
+    MITRAGYNINE,
     "speciociliatine",
     "speciogynine",
     "paynantheine",
-    "7_hydroxymitragynine",
+    SEVEN_OH,
 )
+# The units an alkaloid's share of the sum is read in: amounts of the same
+# sample, whichever way it was measured.
+ALKALOID_UNITS = ("mg/g", "mg/unit", "mg/mL")
 
 
 def mean_value(r: dict[str, Any]) -> float | None:
@@ -40,6 +44,11 @@ def mean_value(r: dict[str, Any]) -> float | None:
     return None
 
 
+def units_per_serving(register: dict[str, Any] | None) -> float:
+    """The register's dosage units per serving; one when it gives none (or 0)."""
+    return float((register or {}).get("units_per_serving") or 1)
+
+
 def serving_basis(batch: Batch, analyte: str) -> tuple[list[dict], float | None, str] | None:
     """The results that give `analyte` per serving and their factor to it:
     mg/unit x units per serving (preferred), else mg/g x serving size (factor
@@ -47,7 +56,7 @@ def serving_basis(batch: Batch, analyte: str) -> tuple[list[dict], float | None,
     reg = batch.register or {}
     per_unit = batch.production(analyte, ("mg/unit",))
     if per_unit:
-        return per_unit, float(reg.get("units_per_serving") or 1), "mg/unit"
+        return per_unit, units_per_serving(reg), "mg/unit"
     per_gram = batch.production(analyte, ("mg/g",))
     if per_gram:
         size = reg.get("serving_size_g")
@@ -55,7 +64,8 @@ def serving_basis(batch: Batch, analyte: str) -> tuple[list[dict], float | None,
     return None
 
 
-def _describe_basis(scale: float, unit: str, rows: list[dict]) -> str:
+def describe_basis(scale: float, unit: str, rows: list[dict]) -> str:
+    """How `rows` were put on a per-serving basis (serving_basis's factor and unit)."""
     text = f"{unit} x {scale:g} {'unit(s)' if unit == 'mg/unit' else 'g'} per serving"
     if any(r.get("per_serving_of") for r in rows):
         # The lab's own per-serving figure, divided to one unit as read, is
@@ -75,10 +85,11 @@ def per_serving_values(batch: Batch, analyte: str) -> tuple[list[float], list[di
     kept = [(v * scale, r) for r in rows if (v := mean_value(r)) is not None]
     if not kept:
         return None
-    return [v for v, _ in kept], [r for _, r in kept], _describe_basis(scale, unit, rows)
+    return [v for v, _ in kept], [r for _, r in kept], describe_basis(scale, unit, rows)
 
 
-def _substitution(rows: list[dict]) -> str:
+def substitution(rows: list[dict]) -> str:
+    """How many of `rows` are non-detects counted as LOQ/2 (mean_value)."""
     censored = sum(1 for r in rows if r["value"] is None)
     return f"{censored} non-detect(s) counted as LOQ/2" if censored else "no non-detects"
 
@@ -86,14 +97,14 @@ def _substitution(rows: list[dict]) -> str:
 def label_claim(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
     out: list[Finding] = []
     rules = applicable(thresholds, batch, "label_claim")
-    if not rules or not batch.production("mitragynine"):
+    if not rules or not batch.production(MITRAGYNINE):
         return out
-    found = per_serving_values(batch, "mitragynine")
+    found = per_serving_values(batch, MITRAGYNINE)
     claim = (batch.register or {}).get("label_claim_mg_per_serving")
     for t in rules:
         if found is None:
             claimed = ("label_claim_mg_per_serving",) if t.unit.startswith("%") else ()
-            why, cause = causes.per_serving_blocked(batch, "mitragynine", *claimed)
+            why, cause = causes.per_serving_blocked(batch, MITRAGYNINE, *claimed)
             out.append(inconclusive(batch, t, why, {}, cause))
             continue
         values, rows, how = found
@@ -102,7 +113,7 @@ def label_claim(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
             "n": len(values),
             "mean_mg_per_serving": mean,
             "per_serving": how,
-            "substitution": _substitution(rows),
+            "substitution": substitution(rows),
             "result_ids": [r.get("result_id") for r in rows],
         }
         if t.unit.startswith("%"):
@@ -131,13 +142,13 @@ def dosage_units(batch: Batch) -> list[dict]:
     judges them (USP <905> tests units one by one). A result the lab reported
     per serving of a product served as several units is of those units
     together (`per_serving_of`): it counts toward the label claim, not here."""
-    return [r for r in batch.production("mitragynine", ("mg/unit",)) if not r.get("per_serving_of")]
+    return [r for r in batch.production(MITRAGYNINE, ("mg/unit",)) if not r.get("per_serving_of")]
 
 
 def percent_of_claim(batch: Batch) -> tuple[list[float], list[dict]] | None:
     reg = batch.register or {}
     claim = reg.get("label_claim_mg_per_serving")
-    units = reg.get("units_per_serving") or 1
+    units = units_per_serving(reg)
     # A unit below quantitation stays in: it counts as LOQ/2 (art. 5(1)), since
     # dropping it would hide the very unit that fails.
     kept = [(v, r) for r in dosage_units(batch) if (v := mean_value(r)) is not None]
@@ -164,6 +175,17 @@ def target_content(batch: Batch) -> tuple[float, str]:
     return float(declared), TARGET_FROM_REGISTER
 
 
+def reference_range(target: float) -> tuple[float, float]:
+    """USP <905>'s range for the reference value M: 98.5-101.5 %, its top
+    raised to the target content T when T is above 101.5 %."""
+    return 98.5, max(101.5, target)
+
+
+def l2_range(limit_value: float, reference: float) -> tuple[float, float]:
+    """USP <905>'s L2 range around the reference value M: (1 -/+ L2/100) M."""
+    return (1 - limit_value / 100) * reference, (1 + limit_value / 100) * reference
+
+
 def acceptance_value(x: list[float], target: float = DEFAULT_TARGET) -> dict[str, float]:
     """USP <905> Table 2: AV = |M - mean| + k s, k = 2.4 (10 units) or 2.0
     (30). M, the reference value, is the mean held to 98.5-101.5 % when the
@@ -173,7 +195,7 @@ def acceptance_value(x: list[float], target: float = DEFAULT_TARGET) -> dict[str
     mean = statistics.fmean(x)
     s = statistics.stdev(x)
     k = 2.0 if n >= 30 else 2.4
-    low, high = 98.5, max(101.5, target)
+    low, high = reference_range(target)
     reference = min(max(mean, low), high)
     return {
         "n": n,
@@ -225,15 +247,14 @@ def content_uniformity(batch: Batch, thresholds: list[Threshold]) -> list[Findin
                     {
                         **stats,
                         **told,
-                        "substitution": _substitution(rows),
+                        "substitution": substitution(rows),
                         "result_ids": ids,
                     },
                 )
             )
         l2 = rules.get("% of M")
         if l2 is not None and len(x) >= 30 and l2.limit_value is not None:
-            low = (1 - l2.limit_value / 100) * stats["M"]
-            high = (1 + l2.limit_value / 100) * stats["M"]
+            low, high = l2_range(l2.limit_value, stats["M"])
             outside = [v for v in x if v < low or v > high]
             if outside:
                 worst = max(outside, key=lambda v: abs(v - stats["M"]))
@@ -273,7 +294,7 @@ def _alkaloid_samples(batch: Batch) -> dict[tuple, dict[str, dict]]:
         if (
             r["sample_type"] == "production"
             and r["analyte"] in OK_ALKALOID_SUM
-            and r["unit"] in ("mg/g", "mg/unit", "mg/mL")
+            and r["unit"] in ALKALOID_UNITS
         ):
             samples.setdefault((r["sample_id"], r["unit_no"], r["unit"]), {})[r["analyte"]] = r
     return samples
@@ -284,13 +305,11 @@ def seven_oh_samples(batch: Batch) -> Iterator[tuple[dict, dict[str, dict], floa
     alkaloid results, and the sum of the other alkaloids (non-detects count as
     zero in it)."""
     for parts in _alkaloid_samples(batch).values():
-        oh, mg = parts.get("7_hydroxymitragynine"), parts.get("mitragynine")
+        oh, mg = parts.get(SEVEN_OH), parts.get(MITRAGYNINE)
         if oh is None or mg is None:
             continue
         others = sum(
-            float(r["value"])
-            for a, r in parts.items()
-            if a != "7_hydroxymitragynine" and r["value"] is not None
+            float(r["value"]) for a, r in parts.items() if a != SEVEN_OH and r["value"] is not None
         )
         yield oh, parts, others
 
@@ -351,10 +370,10 @@ def seven_oh_amount(batch: Batch, t: Threshold) -> list[Finding]:
     if t.basis == "per_g" and is_dry_weight(t.unit):  # FL: judged with the moisture
         return dry_weight_amount(batch, t)
     if t.basis == "per_g":
-        rows = batch.production("7_hydroxymitragynine", ("mg/g",))
+        rows = batch.production(SEVEN_OH, ("mg/g",))
         failed, unsure = verdicts(t, rows, 1.0)
         return report(batch, t, failed, unsure, "")
-    basis = serving_basis(batch, "7_hydroxymitragynine")
+    basis = serving_basis(batch, SEVEN_OH)
     if basis is None:
         return []
     rows, scale, unit = basis
@@ -362,7 +381,7 @@ def seven_oh_amount(batch: Batch, t: Threshold) -> list[Finding]:
         cause = causes.no_register("serving_size_g")
         return [inconclusive(batch, t, "no batch register to express 7-OH per serving", {}, cause)]
     failed, unsure = verdicts(t, rows, scale)
-    return report(batch, t, failed, unsure, f"({_describe_basis(scale, unit, rows)}): ", scale)
+    return report(batch, t, failed, unsure, f"({describe_basis(scale, unit, rows)}): ", scale)
 
 
 def seven_oh(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from kqc.core.rules.applicable import applicable
 from kqc.core.rules.dose import mean_value
 from kqc.core.rules.model import Batch, Finding, Threshold, finding
+from kqc.core.vocab import MITRAGYNINE
 
 if TYPE_CHECKING:
     import polars as pl
@@ -28,7 +29,7 @@ def _mean_and_n(results: list[dict[str, Any]]) -> tuple[float, str, int] | None:
         values = [
             v
             for r in results
-            if r["analyte"] == "mitragynine"
+            if r["analyte"] == MITRAGYNINE
             and r["sample_type"] == "production"
             and r["unit"] == unit
             and (v := mean_value(r)) is not None
@@ -50,7 +51,7 @@ def batch_means(results: pl.DataFrame) -> pl.DataFrame:
     mg_g = pl.col("unit") == "mg/g"
     points = (
         results.filter(
-            (pl.col("analyte") == "mitragynine")
+            (pl.col("analyte") == MITRAGYNINE)
             & (pl.col("sample_type") == "production")
             & pl.col("unit").is_in(["mg/g", "mg/unit"])
         )

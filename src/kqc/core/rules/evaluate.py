@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kqc.core.rules import causes, dose, drift, limits, panel, qc
 from kqc.core.rules.applicable import DEFAULT_FORM, batch_profiles
@@ -60,33 +60,42 @@ def batch_findings(
     return causes.group(batch, findings)
 
 
-def product_means(history: pl.DataFrame) -> dict[str, list[tuple[str, str, float, str]]]:
-    """product -> [(made, batch_id, mean, unit)] for every batch with a mean."""
+class ChartPoint(NamedTuple):
+    """One batch's point on its product's control chart."""
+
+    made: str  # "" when the register gives no date
+    batch_id: str
+    mean: float
+    unit: str
+
+
+def product_means(history: pl.DataFrame) -> dict[str, list[ChartPoint]]:
+    """product -> its ChartPoints, for every batch with a mean."""
     return means_by_product(history.select(HISTORY_COLUMNS).iter_rows(named=True))
 
 
-def means_by_product(
-    history: Iterable[Mapping[str, Any]],
-) -> dict[str, list[tuple[str, str, float, str]]]:
+def means_by_product(history: Iterable[Mapping[str, Any]]) -> dict[str, list[ChartPoint]]:
     """product_means of history rows (HISTORY_COLUMNS) as plain dicts."""
-    means: dict[str, list[tuple[str, str, float, str]]] = defaultdict(list)
+    means: dict[str, list[ChartPoint]] = defaultdict(list)
     for row in history:
         means[row["product_id"]].append(
-            (row["made"] or "", row["batch_id"], row["mean_value"], row["unit"])
+            ChartPoint(row["made"] or "", row["batch_id"], row["mean_value"], row["unit"])
         )
     return means
 
 
-def _earlier(
-    means: dict[str, list[tuple[str, str, float, str]]], reg: dict[str, Any] | None, batch_id: str
+def earlier_points(
+    means: dict[str, list[ChartPoint]], reg: dict[str, Any] | None, batch_id: str
 ) -> Earlier:
+    """(batch_id, mean, unit) of the product's batches made before this one
+    (by date made, then batch id); none for a batch with no register row."""
     if reg is None:
         return []
     made = reg.get("made") or reg.get("manufactured_on") or ""
     return [
-        (b, m, u)
-        for when, b, m, u in means.get(reg["product_id"], [])
-        if (when, b) < (made, batch_id)
+        (p.batch_id, p.mean, p.unit)
+        for p in means.get(reg["product_id"], [])
+        if (p.made, p.batch_id) < (made, batch_id)
     ]
 
 
@@ -139,7 +148,7 @@ def evaluate(
         families = tuple(f for f in FAMILIES if batch_id in needs.batches[f])
         reg = registered.get(batch_id)
         batch = Batch(batch_id, by_batch.get(batch_id, []), reg, batch_profiles(reg))
-        earlier = _earlier(means, reg, batch_id) if "drift" in families else []
+        earlier = earlier_points(means, reg, batch_id) if "drift" in families else []
         chosen = in_force.for_batch(batch, needs.limit_analytes.get(batch_id) if screened else None)
         findings += batch_findings(batch, chosen, earlier, families)
     return to_frame(findings, version)

@@ -1,7 +1,7 @@
 """The rules' Polars side: the schemas of the frames they give, and the
-mean-value expression the screen and the control chart share. Kept apart
-from the rule modules, which work on plain rows, so that one batch's rules
-(a dossier in a terminal) load without Polars."""
+bound and mean-value expressions the screen and the control chart share.
+Kept apart from the rule modules, which work on plain rows, so that one
+batch's rules (a dossier in a terminal) load without Polars."""
 
 from __future__ import annotations
 
@@ -51,12 +51,15 @@ STATISTICS_SCHEMA: dict[str, pl.DataType] = {
     "note": pl.String(),
 }
 
+# model.censored_bound over a column: the most a non-detect can be.
+CENSORED_BOUND = pl.coalesce("bound", "loq", "lod")
+
 # dose.mean_value over a column: the same figure for every row (a division by
 # two and a coalesce are exact), held to it by tests/core/rules/test_screen.py.
 MEAN_VALUE = (
     pl.when(pl.col("value").is_not_null())
     .then(pl.col("value").cast(pl.Float64))
     .when(pl.col("qualifier").is_in(CENSORED_BELOW))
-    .then(pl.coalesce("bound", "loq", "lod").cast(pl.Float64) / 2)
+    .then(CENSORED_BOUND.cast(pl.Float64) / 2)
     .otherwise(None)
 )

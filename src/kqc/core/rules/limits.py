@@ -19,9 +19,29 @@ from kqc.core.rules.model import (
     inconclusive,
     judge,
 )
+from kqc.core.vocab import MITRAGYNINE
 
 # Canonical unit a per-gram threshold reads (thresholds speak the contract's units).
 PER_G_UNITS = {"ug/g": ("ug/g",), "mg/g": ("mg/g",), "CFU/g": ("CFU/g", "MPN/g"), "": ("ug/g",)}
+
+
+def per_gram_units(unit: str) -> tuple[str, ...]:
+    """The result units a per-gram threshold in `unit` reads."""
+    return PER_G_UNITS.get(unit, (unit,))
+
+
+def per_gram_results(batch: Batch, t: Threshold) -> list[dict[str, Any]]:
+    """The results a per-gram threshold judges: for a prohibition any report
+    of the analyte, whatever the unit; else those in the units it reads."""
+    if t.fails_when == "detected":
+        return batch.production(t.analyte)
+    return batch.production(t.analyte, per_gram_units(t.unit))
+
+
+def is_synthetic_ratio(t: Threshold) -> bool:
+    """The synthetic-alkaloid marker as a ratio to mitragynine, judged sample
+    by sample (synthetic_ratio) rather than result by result."""
+    return t.rule == "synthetic_alkaloid" and t.unit == "ratio"
 
 
 def exposure_scale(batch: Batch) -> float | None:
@@ -75,11 +95,7 @@ def report(
 
 
 def per_gram(batch: Batch, t: Threshold) -> list[Finding]:
-    if t.fails_when == "detected":
-        results = batch.production(t.analyte)  # any report of it, whatever the unit
-    else:
-        results = batch.production(t.analyte, PER_G_UNITS.get(t.unit, (t.unit,)))
-    failed, unsure = verdicts(t, results, 1.0)
+    failed, unsure = verdicts(t, per_gram_results(batch, t), 1.0)
     return report(batch, t, failed, unsure, "")
 
 
@@ -147,13 +163,13 @@ def synthetic_ratio(batch: Batch, t: Threshold) -> list[Finding]:
     the ratio is at least 7-OH / LOQ: a finding only when even that fails."""
     by_sample: dict[tuple, dict[str, dict]] = {}
     for r in batch.results:
-        if r["sample_type"] == "production" and r["analyte"] in ("mitragynine", t.analyte):
+        if r["sample_type"] == "production" and r["analyte"] in (MITRAGYNINE, t.analyte):
             key = (r["sample_id"], r.get("unit_no"), r["unit"])
             by_sample.setdefault(key, {})[r["analyte"]] = r
     worst: tuple[float, dict, dict] | None = None
     unsure: list[tuple[str, dict]] = []
     for pair in by_sample.values():
-        oh, mg = pair.get(t.analyte), pair.get("mitragynine")
+        oh, mg = pair.get(t.analyte), pair.get(MITRAGYNINE)
         # Only a sample measured for both says anything about their ratio.
         if not oh or not mg or oh["value"] is None or not oh["value"]:
             continue
@@ -209,7 +225,7 @@ def evaluate(batch: Batch, thresholds: list[Threshold]) -> list[Finding]:
                 findings += per_day(batch, t)
             elif t.basis == "presence_in_g":
                 findings += presence(batch, t)
-            elif rule == "synthetic_alkaloid" and t.unit == "ratio":
+            elif is_synthetic_ratio(t):
                 findings += synthetic_ratio(batch, t)
             elif t.basis == "per_g":
                 findings += per_gram(batch, t)

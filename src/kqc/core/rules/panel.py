@@ -5,16 +5,19 @@ mitragynine and 7-OH, metals and microbes for each batch)."""
 from __future__ import annotations
 
 from kqc.core.rules.model import Batch, Finding
+from kqc.core.vocab import ARSENIC, CADMIUM, LEAD, MERCURY, MITRAGYNINE, SEVEN_OH
 
 SOURCE = (
     "Utah Admin. Code R70-580-5(1),(3): certificate of analysis per batch with alkaloids,"
     " heavy metals (Table 2) and microbes (Table 1); AKA GMP: test every production lot"
 )
 PANELS: dict[str, tuple[str, ...]] = {
-    "alkaloid potency": ("mitragynine", "7_hydroxymitragynine"),
-    "heavy metals": ("lead", "arsenic", "cadmium", "mercury"),
+    "alkaloid potency": (MITRAGYNINE, SEVEN_OH),
+    "heavy metals": (LEAD, ARSENIC, CADMIUM, MERCURY),
     "pathogens": ("salmonella", "e_coli"),
 }
+# Every analyte of every panel, in the panels' order.
+PANEL_ANALYTES: tuple[str, ...] = tuple(a for analytes in PANELS.values() for a in analytes)
 
 
 def missing_panel(batch: Batch) -> list[Finding]:
