@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kqc.store.chain import heads, write_heads
+    from kqc.store.chain_heads import heads, write_heads
     from kqc.store.connection import connect, migrate, transaction
     from kqc.store.dossier import StoredDossier, read_dossier, read_dossier_rows
     from kqc.store.errors import DatabaseLocked, NotADatabase, StoreError
@@ -60,7 +60,7 @@ _HOME = {
     "evidence": "evaluation",
     "flag_page": "queries",
     "flags": "queries",
-    "heads": "chain",
+    "heads": "chain_heads",
     "ingested_sha256": "writes",
     "known_files": "writes",
     "merge_flags": "evaluation",
@@ -77,7 +77,7 @@ _HOME = {
     "store_rejected": "writes",
     "thresholds_version": "evaluation",
     "transaction": "connection",
-    "write_heads": "chain",
+    "write_heads": "chain_heads",
 }
 
 

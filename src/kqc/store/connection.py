@@ -38,7 +38,7 @@ _log = logging.getLogger(__name__)
 
 _MIGRATIONS = "migrations"
 # The migration that adds the ledger, which must record every row already
-# stored in the same transaction (kqc.store.chain.record_all): a database
+# stored in the same transaction (kqc.store.contents.record_all): a database
 # upgraded then verifies intact, and none is left with rows the ledger lacks.
 _LEDGER_MIGRATION = 10
 _MIGRATION_TABLE_COMMENTS = (
@@ -202,7 +202,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         try:
             run(con, sql)
             if version == _LEDGER_MIGRATION:
-                from kqc.store.chain import record_all  # it reads the tables through here
+                from kqc.store.contents import record_all  # it reads the tables through here
 
                 record_all(con)
             run(

@@ -82,7 +82,7 @@ def replace_thresholds(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, vers
     with registered(con, incoming_thresholds=incoming):
         run(con, "DELETE FROM thresholds")
         run(con, f"INSERT INTO thresholds ({names}) SELECT {names} FROM incoming_thresholds")
-    from kqc.store.chain import record_thresholds
+    from kqc.store.ledger import record_thresholds
 
     record_thresholds(con)
 
@@ -143,7 +143,7 @@ def save_potency(con: duckdb.DuckDBPyConnection, batch_ids: list[str], means: pl
             " RETURNING batch_id",
             [datetime.now(UTC)],
         )
-    from kqc.store.chain import POTENCY, record, record_rows
+    from kqc.store.ledger import POTENCY, record, record_rows
 
     # What this write changed, for the ledger: the points written, and those
     # it removed (recorded as removed, so a point deleted by hand still shows).
@@ -291,7 +291,7 @@ def merge_flags(con: duckdb.DuckDBPyConnection, batch_ids: list[str], flags: pl.
                 " WHERE i.flag_id NOT IN (SELECT flag_id FROM flags) RETURNING flag_id",
                 [now, now],
             )
-    from kqc.store.chain import FLAGS, record_rows
+    from kqc.store.ledger import FLAGS, record_rows
 
     record_rows(con, FLAGS, (flag_id for (flag_id,) in written))
 

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kqc.errors import UsageError
-from kqc.store.chain import CHAINS, FLAGS, next_review_id, record_rows, seal
+from kqc.store.chain import CHAINS, next_review_id, seal
 from kqc.store.connection import run, transaction
+from kqc.store.ledger import FLAGS, record_rows
 from kqc.store.queries import require_database
 
 DECISIONS = {"confirm": "confirmed", "dismiss": "dismissed"}

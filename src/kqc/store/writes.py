@@ -13,22 +13,11 @@ import duckdb
 import polars as pl
 
 from kqc.core.records import REGISTER_SCHEMA, RESULT_SCHEMA
-from kqc.store.chain import (
-    BATCHES,
-    CHAINS,
-    RESULTS,
-    Chunk,
-    Digest,
-    canonical_frame,
-    chunk_of,
-    epoch_us,
-    record,
-    record_rows,
-    record_supersessions,
-    seal,
-)
+from kqc.store.chain import CHAINS, seal
 from kqc.store.connection import connect, registered, run
+from kqc.store.digests import RESULTS, Chunk, Digest, canonical_frame, chunk_of, epoch_us
 from kqc.store.errors import DatabaseLocked, StoreError
+from kqc.store.ledger import BATCHES, record, record_rows, record_supersessions
 
 
 @dataclass(frozen=True)
@@ -178,7 +167,7 @@ def _insert_files(con: duckdb.DuckDBPyConnection, files: list[tuple[FileRecord, 
 def _insert_results(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, now: datetime) -> Chunk:
     """Rows of `frame` (RESULT_SCHEMA plus source_sha256), numbered in frame
     order with ids drawn from results_seq; returns them as the digest reads
-    them (kqc.store.chain.RESULTS), which is also what DuckDB inserts from:
+    them (kqc.store.digests.RESULTS), which is also what DuckDB inserts from:
     the one conversion to Arrow serves both. Read by DuckDB's scan of the
     local table, not `registered`: a registered Arrow table stays alive until
     the transaction ends, so a streamed file's chunks would all be held at
