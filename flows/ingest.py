@@ -1,8 +1,10 @@
 """The ingest flow: every dropped file ends stored and archived, duplicate and
 archived, rejected and quarantined with its errors.csv, or (when the database
 could not take it) still in the inbox to be tried again. After the files, the
-touched batches are evaluated, the read-only snapshot for regulators is
-published, and the run leaves a table of what it changed in Prefect.
+touched batches are evaluated (and the findings raised or reopened announced
+as Prefect events, kqc.flows.events), the read-only snapshot for regulators is
+published, and the run leaves a table of what it changed in Prefect. How far
+it has come is told to kqc.process.progress (a terminal's progress bar).
 
 One run at a time per database (kqc.process.runlock): a second run waits, then finds
 only what the first left. Crash safety rests on order: a file's rows commit in
@@ -29,12 +31,13 @@ from kqc.config.input_limits import check_all
 from kqc.config.settings import lock_wait_seconds, stable_seconds
 from kqc.errors import KqcError
 from kqc.files import inbox
+from kqc.flows.events import announce, before_judging
 from kqc.pipeline import triage
 from kqc.pipeline.evaluate import Evaluated, evaluate_pending
 from kqc.pipeline.prepare import Prepared, Streamed, prepare_path
 from kqc.pipeline.prepare_many import prepare_many
 from kqc.pipeline.triage import FileOutcome, IngestRun, Pending, Places
-from kqc.process import faults, runlock
+from kqc.process import faults, progress, runlock
 from kqc.store.connection import LockWaitExpired
 from kqc.store.publish import publish
 from kqc.store.run_summary import run_changes, summary_markdown, table_rows
@@ -92,6 +95,9 @@ def prepare_files(files: list[tuple[str, bytes]]) -> list[Prepared]:
 def prepare_large(name: str, path: Path, fingerprint: str | None) -> Prepared | Streamed:
     prepared = prepare_path(name, path, fingerprint=fingerprint)
     faults.point("validated")
+    if isinstance(prepared, Streamed) and progress.active():
+        # Its rows are read as the store takes them: counted on their way.
+        prepared.chunks = progress.CountingRows(prepared.chunks)
     return prepared
 
 
@@ -175,6 +181,7 @@ def _ingest_group(group: list[inbox.DroppedFile], places: Places) -> list[FileOu
 
 
 def _prepare_all(items: list[Pending]) -> list[Prepared | Streamed]:
+    progress.phase("reading")
     small = [(i.dropped.path.name, i.dropped.data) for i in items if not i.dropped.by_path]
     prepared_small = iter(prepare_files(small) if small else [])
     return [
@@ -190,6 +197,7 @@ def _store(db: Path, incoming: list[tuple[Pending, store.Incoming]]) -> None:
     """Store the group in one transaction and set each file's outcome. When
     the group fails for any reason but a held database, each file is tried
     on its own, so one file the database refuses does not hold back the rest."""
+    progress.phase("storing")
     try:
         statuses = store_group(db, [f for _, f in incoming], [i.dropped for i, _ in incoming])
     except store.RejectedWhileStoring:
@@ -277,11 +285,14 @@ def record_run(changes: pl.DataFrame, file_statuses: list[str], snapshot: Path |
 
 
 def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> str | None:
-    """Evaluate, publish the snapshot, record the run. Each step that fails is
-    logged and leaves the stored files as they are: a failed evaluation keeps
-    its batches queued for the next run, which also publishes again. Returns
-    why the snapshot was not published (the last good one is kept), if so."""
+    """Evaluate, announce what changed, publish the snapshot, record the run.
+    Each step that fails is logged and leaves the stored files as they are: a
+    failed evaluation keeps its batches queued for the next run, which also
+    publishes again. Returns why the snapshot was not published (the last
+    good one is kept), if so."""
     logger = get_run_logger()
+    before = before_judging(db)
+    progress.phase("judging")
     try:
         evaluated = evaluate_batches(db)
         logger.info(
@@ -289,6 +300,11 @@ def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> str 
         )
     except Exception:
         logger.exception("evaluation failed; the batches stay queued for the next run")
+    else:
+        # Announced as soon as judged: a critical finding does not wait for
+        # the snapshot (a failed evaluation changed nothing to announce).
+        announce(db, [o.sha256 for o in outcomes if o.status == "ingested"], before, since)
+    progress.phase("publishing")
     snapshot: Path | None = None
     problem: str | None = None
     try:
@@ -323,7 +339,10 @@ def _ingest_all(paths: list[Path], places: Places) -> IngestRun:
     locked: LockWaitExpired | None = None
     found = discover_files(paths, places)
     outcomes.left.extend(found.left)
+    total, done = len(found.entries), 0
+    progress.files(done, total)
     for group in triage.groups(found.entries):
+        progress.phase("reading")
         ready: list[inbox.DroppedFile] = []
         for path, dropped in zip(group, load_files(group), strict=True):
             if dropped is None:
@@ -339,6 +358,9 @@ def _ingest_all(paths: list[Path], places: Places) -> IngestRun:
                 outcomes.append(triage.failed(path, dropped.sha256, locked.message))
             else:
                 ready.append(dropped)
+        if len(ready) < len(group):
+            done += len(group) - len(ready)
+            progress.files(done, total)
         # A file read by path (too large to hold) goes in a group of its own.
         for part in triage.by_holding(ready):
             try:
@@ -350,6 +372,8 @@ def _ingest_all(paths: list[Path], places: Places) -> IngestRun:
             finally:
                 for dropped in part:
                     dropped.release()
+            done += len(part)
+            progress.files(done, total)
     if places.db.exists() and locked is None:
         outcomes.snapshot_problem = _after_files(places.db, outcomes, since)
     return outcomes

@@ -1,14 +1,17 @@
 """Prefect's embedded server started ahead of the flow (src/kqc/service/server_start.py):
-the flow run must use that server, not start a second, and a lab's own
-server (PREFECT_API_URL) means nothing is started. Each case is a fresh
-process, as `kqc ingest` is."""
+the flow run must use that server, not start a second, without loading
+Prefect's server code in the flow's process; the server ends with the
+process; and a lab's own server (PREFECT_API_URL) means nothing is started.
+Each case is a fresh process, as `kqc ingest` is."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,16 +20,29 @@ from kqc.service.server_start import ServerStart, heartbeats_only_where_read
 
 SCRIPT = """
 import json
+import os
+import sys
 from kqc.service.server_start import start_embedded_server
 
 started = start_embedded_server()
 started.wait()
-from prefect.server.api.server import SubprocessASGIServer
 
-servers = {str(k): v.api_url for k, v in SubprocessASGIServer._instances.items() if v.running}
-pids = [v.server_process.pid for v in SubprocessASGIServer._instances.values() if v.running]
-if not servers:
-    print(json.dumps({"ahead": started.thread is not None, "servers": {}}))
+
+def uvicorn_children() -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"uvicorn" in cmd:
+            found.append(int(pid))
+    return found
+
+
+if not started.embedded:
+    print(json.dumps({"embedded": False, "pids": uvicorn_children()}))
     raise SystemExit(0)
 
 import httpx
@@ -39,24 +55,17 @@ def where() -> str:
     return str(get_run_context().client.api_url)
 
 
-def uvicorn_children() -> int:
-    import os
-    found = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = open(f"/proc/{pid}/stat").read()
-            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"uvicorn" in cmd:
-            found += 1
-    return found
-
-
-health = httpx.get(next(iter(servers.values())) + "/health").status_code
-print(json.dumps({"ahead": started.thread is not None, "servers": servers,
-                  "health": health, "flow": where(), "processes": uvicorn_children(),
-                  "early": started.early_pid, "pids": pids}))
+url = where().rstrip("/")
+# Prefect's own server object, only where Prefect started the server itself
+# (its code is then loaded in this process; it is not imported otherwise).
+prefects = sys.modules.get("prefect.server.api.server")
+servers = {} if prefects is None else {
+    str(k): v.api_url for k, v in prefects.SubprocessASGIServer._instances.items() if v.running
+}
+print(json.dumps({"embedded": True, "taken_over": started.api_url, "flow": url,
+                  "health": httpx.get(url + "/health").status_code,
+                  "pids": uvicorn_children(), "early": started.early_pid,
+                  "servers": servers, "server_code_loaded": prefects is not None}))
 """
 
 
@@ -93,15 +102,19 @@ def _run(
 
 def test_the_flow_runs_on_the_server_started_ahead(tmp_path, prefect_home):
     seen, log = _run(tmp_path, prefect_home)
-    assert seen["ahead"] is True
-    # Started once, and said so in Prefect's log as a flow's own start does.
+    # Started once, and said so in Prefect's log as a flow's own start does,
+    # with no link to a UI the embedded server does not serve.
     assert log.count("Starting temporary server") == 1, log
-    # One server, answering before the flow started, and the flow's client on it.
-    assert list(seen["servers"]) == ["None"]
+    assert "View at" not in log, log
+    # One server, answering, and the flow's client on it: the one launched
+    # early, taken over without loading Prefect's server code here.
     assert seen["health"] == 200
-    assert seen["flow"].rstrip("/") == seen["servers"]["None"]
-    # The one launched early, taken over by Prefect.
-    assert seen["processes"] == 1 and seen["pids"] == [seen["early"]]
+    assert seen["flow"] == seen["taken_over"]
+    assert seen["pids"] == [seen["early"]]
+    assert seen["servers"] == {} and seen["server_code_loaded"] is False
+    # Stopped at exit, as Prefect stops its own.
+    assert log.count("Stopping temporary server") == 1, log
+    assert not Path(f"/proc/{seen['early']}").exists()
 
 
 def test_a_failed_early_launch_leaves_the_start_to_prefect(tmp_path, prefect_home):
@@ -113,13 +126,79 @@ def test_a_failed_early_launch_leaves_the_start_to_prefect(tmp_path, prefect_hom
     )
     seen, log = _run(tmp_path, prefect_home, prelude)
     assert log.count("Starting temporary server") == 1, log
-    assert seen["health"] == 200 and seen["processes"] == 1 and seen["early"] is None
-    assert seen["flow"].rstrip("/") == seen["servers"]["None"]
+    assert seen["health"] == 200 and len(seen["pids"]) == 1 and seen["early"] is None
+    assert seen["taken_over"] is None
+    assert seen["flow"] == seen["servers"]["None"]
+
+
+def test_an_early_server_whose_port_was_taken_is_launched_again(tmp_path, prefect_home):
+    """Exit code 3 is uvicorn's 'could not start' (a port taken meanwhile):
+    another port, as Prefect's own start does."""
+    prelude = (
+        "import subprocess, sys\n"
+        "import kqc.service.server_start as s\n"
+        "real = s._launch\n"
+        "calls = []\n"
+        "def _taken():\n"
+        "    calls.append(1)\n"
+        "    if len(calls) > 1:\n"
+        "        return real()\n"
+        "    return subprocess.Popen([sys.executable, '-c', 'raise SystemExit(3)',"
+        " '--port', '9'])\n"
+        "s._launch = _taken\n"
+    )
+    seen, log = _run(tmp_path, prefect_home, prelude)
+    assert log.count("Starting temporary server") == 1, log
+    assert seen["health"] == 200 and len(seen["pids"]) == 1
+    assert seen["pids"] != [seen["early"]]
+    assert seen["flow"] == seen["taken_over"] and ":9/" not in seen["flow"]
+    assert seen["server_code_loaded"] is False
+
+
+def test_the_early_server_dies_with_a_killed_kqc(tmp_path, prefect_home):
+    """A kill -9 runs no exit hook: the server is sent SIGTERM by the kernel
+    when the process that launched it dies."""
+    script = (
+        "import os, signal\n"
+        "from kqc.service.server_start import start_embedded_server\n"
+        "started = start_embedded_server()\n"
+        "started.wait()\n"
+        "print(started.early_pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+            "PREFECT_HOME": str(prefect_home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        },
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped by whoever adopted it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_a_labs_own_server_means_none_is_started(tmp_path, prefect_home):
     seen, _ = _run(tmp_path, prefect_home, PREFECT_API_URL="http://127.0.0.1:9/api")
-    assert seen == {"ahead": False, "servers": {}}
+    assert seen == {"embedded": False, "pids": []}
 
 
 def test_a_labs_own_server_named_in_a_profile_leaves_no_server_behind(tmp_path):

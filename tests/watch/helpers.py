@@ -34,7 +34,14 @@ os.link = _full_disk_link
 class Watch:
     """`kqc watch` on `home`/inbox with a short interval and settle time."""
 
-    def __init__(self, home: Path, *, interval: str = "1", settle: str = "1") -> None:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        interval: str = "1",
+        settle: str = "1",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.home = home
         hook = home.parent / f"{home.name}-hook"
         hook.mkdir(exist_ok=True)
@@ -46,6 +53,8 @@ class Watch:
             PYTHONPATH=os.pathsep.join([str(hook), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             KQC_TEST_DISK_FULL_MARKER=str(self.disk_full),
         )
+        env.update(extra_env or {})
+        self.env = env
         self.lines: list[str] = []
         self.err_path = home.parent / f"{home.name}-watch-{time.monotonic_ns()}.err"
         command = [*KQC, "watch", "--db", str(home / "kqc.duckdb")]

@@ -28,7 +28,7 @@ def watched(tmp_path_factory):
     home = tmp_path_factory.mktemp("lab")
     (home / "inbox").mkdir()
     watch = Watch(home)
-    watch.wait_line("serving the Prefect deployment", timeout=180)
+    watch.wait_line("kqc watch: serving", timeout=180)
     yield watch, {}
     if watch.proc.poll() is None:
         watch.stop()

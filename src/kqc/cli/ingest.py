@@ -32,7 +32,11 @@ def _check_thresholds() -> None:
 
 
 def _run_ingest(paths: list[Path], where: Locations) -> Any:
-    """Run the Prefect ingest flow with Prefect's output kept in the log."""
+    """Hand the files to the watch serving this database, or else run the
+    Prefect ingest flow here, with Prefect's output kept in the log."""
+    handed = _hand_to_watch(paths, where)
+    if handed is not None:
+        return handed
     quiet.mute_prefect(where.logs / "kqc.log")
     from kqc.service.server_start import (  # Prefect loads only here
         heartbeats_only_where_read,
@@ -49,6 +53,30 @@ def _run_ingest(paths: list[Path], where: Locations) -> Any:
     places = Places(db=where.db, archive=where.archive, quarantine=where.quarantine)
     with heartbeats_only_where_read(server):
         return ingest_flow(paths, places)  # an IngestRun: the outcomes, and what was left
+
+
+def _hand_to_watch(paths: list[Path], where: Locations) -> Any:
+    """The outcomes of the files as the running watch ingested them, or None
+    when no watch serves these places (kqc.service.handoff)."""
+    from kqc.service import handoff
+
+    if not handoff.handoff_path(where.logs).exists():
+        return None
+    _check_thresholds()
+    target = handoff.Where.of(where.db, where.archive, where.quarantine)
+    answer = handoff.hand_over(where.logs, target, paths)
+    if answer is None:
+        return None
+    from kqc.errors import KqcError
+    from kqc.files.inbox import LeftAlone
+    from kqc.pipeline.triage import FileOutcome, IngestRun
+
+    if "error" in answer:
+        raise KqcError(str(answer["error"]))
+    run = IngestRun([FileOutcome(**o) for o in answer["outcomes"]])
+    run.left = [LeftAlone(Path(p), reason) for p, reason in answer["left"]]
+    run.snapshot_problem = answer.get("snapshot_problem")
+    return run
 
 
 def _short(path: str | None, base: Path) -> str:
@@ -164,7 +192,11 @@ def ingest(
     else:
         where.inbox.mkdir(parents=True, exist_ok=True)
         targets = [where.inbox]
-    outcomes = _run_ingest(targets, where)
+    from kqc.cli.progress import shown_progress, wanted
+
+    # A bar on a terminal only; piped or --json, nothing but the outcomes.
+    with shown_progress(wanted(as_json)):
+        outcomes = _run_ingest(targets, where)
     _show_outcomes(outcomes, as_json, where.db.parent)
     raise typer.Exit(max(_exit_code(outcomes), _snapshot_code(outcomes)))
 
@@ -185,7 +217,8 @@ def watch(
         float | None,
         typer.Option(
             "--interval",
-            help="Seconds between scans (default: $KQC_WATCH_INTERVAL, else 5).",
+            help="Seconds between full rescans, besides file-system events"
+            " (default: $KQC_WATCH_INTERVAL, else 5).",
             show_default=False,
         ),
     ] = None,
@@ -193,14 +226,17 @@ def watch(
         float | None,
         typer.Option(
             "--settle",
-            help="Seconds a file's size and mtime must stay unchanged before it is taken"
+            help="Seconds since a file's last write before it is taken"
             " (default: $KQC_STABLE_SECONDS, else 1).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
-    """Keep ingesting what is dropped into INBOX: a Prefect deployment served on an
-    interval, one line per file; Ctrl-C stops it."""
+    """Keep ingesting what is dropped into INBOX: one long-lived process, a Prefect
+    flow run per batch of settled files, one line per file; Ctrl-C stops it."""
+    from kqc.process import signals
+
+    signals.hold()  # first: every thread started from here on inherits the block
     where = locations(db, inbox=inbox_dir, archive=archive, quarantine=quarantine)
     check_all()
     _check_thresholds()

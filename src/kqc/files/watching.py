@@ -1,35 +1,32 @@
-"""What `kqc watch` decides between scans: which dropped files are complete.
+"""What `kqc watch` decides: which dropped files are complete, when to look
+again, and the line it prints for each file.
 
-A file counts as complete once its size and mtime have been seen unchanged
-for the settle time. Each scan runs as a separate Prefect flow run (its own
-process), so what was seen is kept in a small JSON file beside the database's
-logs; a restarted watch reads it back and takes at once the files it had
-already seen settle. The decision itself is a pure function of the
-observations and the clock, tested without any file system.
+A file counts as complete once its last write (its mtime) is the settle time
+old; it is taken at the first sighting at which that holds. A file not yet
+settled is looked at again when it will be. The decisions are pure functions
+of the observations and the clock, tested without any file system.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from kqc.config.settings import stable_seconds
 from kqc.errors import UsageError
-from kqc.process import durable
 
-# Five seconds between scans: a dropped file is stored within seconds, and a
-# scan of an idle inbox costs one short flow run.
+# A full rescan every five seconds, besides the file-system events: the
+# fallback for network shares (whose changes raise no event here) and for
+# missed events. A rescan of an idle inbox is a folder listing, no flow run.
 DEFAULT_INTERVAL_SECONDS = 5.0
 INTERVAL_ENV = "KQC_WATCH_INTERVAL"
 
 
 def interval_seconds(given: float | None) -> float:
-    """Seconds between scans: --interval, else $KQC_WATCH_INTERVAL, else 5."""
+    """Seconds between full rescans: --interval, else $KQC_WATCH_INTERVAL, else 5."""
     seconds = given if given is not None else _env_seconds(INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS)
-    if not seconds >= 1:  # the scheduler's grain; also refuses nan
+    if not seconds >= 1:  # also refuses nan
         raise UsageError(f"--interval {seconds:g} is too short: give at least 1 second")
     return seconds
 
@@ -55,41 +52,24 @@ def settle_seconds(given: float | None) -> float:
     return seconds
 
 
-@dataclass(frozen=True)
-class Seen:
-    """A file as last observed: its size and mtime, and since when (wall
-    clock, seconds) they have been observed unchanged."""
-
-    size: int
-    mtime_ns: int
-    since: float
-
-
-def observe(
-    before: Mapping[str, Seen], now_stats: Mapping[str, tuple[int, int]], now: float
-) -> dict[str, Seen]:
-    """The observations after a scan that found `now_stats` (path -> size,
-    mtime_ns). A file whose size or mtime changed starts its settle time
-    again; a file no longer there is forgotten."""
-    seen: dict[str, Seen] = {}
-    for path, (size, mtime_ns) in now_stats.items():
-        last = before.get(path)
-        unchanged = last is not None and (last.size, last.mtime_ns) == (size, mtime_ns)
-        seen[path] = last if unchanged and last is not None else Seen(size, mtime_ns, now)
-    return seen
+def ready(stats: Mapping[str, tuple[int, int]], now: float, settle: float) -> list[str]:
+    """The files (path -> size, mtime_ns) whose last write is at least
+    `settle` seconds old, in path order: taken on the first sighting at which
+    they have settled, with no second look (a file still being written has a
+    fresh mtime; one that changes while it is read is caught by the ingest,
+    which stores only the bytes it hashed and leaves a changed file in the
+    inbox to be read again)."""
+    return sorted(path for path, (_, mtime_ns) in stats.items() if now - mtime_ns / 1e9 >= settle)
 
 
-def settled(seen: Mapping[str, Seen], now: float, settle: float) -> list[str]:
-    """The files seen unchanged for `settle` seconds, in path order. The last
-    write (mtime) must also be that old: a clock that runs behind the file
-    server's cannot make a fresh file look settled, and a file first seen
-    just now waits its settle time even when its mtime is old (a copy that
-    keeps the original's mtime may still be running)."""
-    return sorted(
-        path
-        for path, s in seen.items()
-        if now - s.since >= settle and now - s.mtime_ns / 1e9 >= settle
-    )
+def next_due(stats: Mapping[str, tuple[int, int]], now: float, settle: float) -> float | None:
+    """When the first file not yet settled will be (a wall-clock time), or
+    None when every file has settled. A file written in the future by a
+    clock ahead of ours is due `settle` seconds from now, then looked at
+    again."""
+    waiting = [mtime_ns / 1e9 + settle for _, mtime_ns in stats.values()]
+    due = [min(when, now + settle) for when in waiting if when > now]
+    return min(due) if due else None
 
 
 def stat_all(paths: Iterable[Path]) -> dict[str, tuple[int, int]]:
@@ -103,29 +83,6 @@ def stat_all(paths: Iterable[Path]) -> dict[str, tuple[int, int]]:
             continue
         stats[str(path)] = (st.st_size, st.st_mtime_ns)
     return stats
-
-
-def state_path(logs: Path, inbox: Path) -> Path:
-    """Where one watched inbox's observations are kept."""
-    return logs / f"watch-{inbox.name or 'inbox'}.json"
-
-
-def load_seen(path: Path) -> dict[str, Seen]:
-    """The observations saved by the last scan; none when there are none or
-    the file cannot be read (every file then simply waits its settle time)."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return {p: Seen(int(v[0]), int(v[1]), float(v[2])) for p, v in raw.items()}
-    except (OSError, ValueError, TypeError, IndexError, AttributeError):
-        return {}
-
-
-def save_seen(path: Path, seen: Mapping[str, Seen]) -> None:
-    """Write the observations whole (beside, then renamed): a watch killed
-    mid-write leaves the previous ones."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps({p: [s.size, s.mtime_ns, s.since] for p, s in seen.items()})
-    durable.write_atomic(path, data.encode("utf-8"), prefix=".watch-")
 
 
 def outcome_line(

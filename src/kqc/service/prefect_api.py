@@ -1,13 +1,12 @@
-"""A Prefect API for `kqc watch` to serve its deployment against.
+"""A Prefect API for `kqc watch`, lasting as long as the watch.
 
-A served deployment runs on its interval only where Prefect's scheduler runs:
-a Prefect server. With PREFECT_API_URL set (a lab's own server) that one is
-used. Without it, Prefect's embedded mode starts a temporary server without
-the scheduler (Prefect says so: "Cannot schedule flows on an ephemeral
-server"), so the watch starts `prefect server start` itself, on a free
-loopback port, with its own SQLite file in the logs folder (so it never
+With PREFECT_API_URL set (a lab's own server) that one is used. Without it,
+the watch starts `prefect server start` itself, with its UI, on a free
+loopback port and with its own SQLite file in the logs folder (so it never
 contends with the embedded servers of `kqc ingest` runs for Prefect's default
-database), and stops it when the watch stops.
+database), and stops it when the watch stops. Prefect's embedded server would
+serve the flow runs too, but not the UI an operator opens, and it ends with
+the first process that started it.
 
 No Prefect import here: Prefect reads PREFECT_API_URL when it is imported, so
 the server must be up before that.
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kqc.errors import KqcError
+from kqc.process import signals
 
 API_ENV = "PREFECT_API_URL"
 # The server's first start creates its database; under load it takes tens of
@@ -50,7 +50,10 @@ def free_port() -> int:
 
 def _die_with_parent() -> None:
     """In the server's process: be sent SIGTERM when the watch ends, however it
-    ends (Linux), so a killed watch leaves no server behind."""
+    ends (Linux), so a killed watch leaves no server behind; and take the
+    signals the watch blocks in itself (the mask is inherited)."""
+    with contextlib.suppress(Exception):
+        signals.unblock_in_child()
     with contextlib.suppress(Exception):
         import ctypes
 
@@ -78,10 +81,10 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def prefect_api(logs: Path) -> Iterator[str]:
+def prefect_api(logs: Path, *, ui: bool = False) -> Iterator[str]:
     """The API URL to use, starting (and at the end stopping) a local server
-    when none is configured. Sets PREFECT_API_URL for this process and the
-    flow runs it starts."""
+    when none is configured, with Prefect's UI when `ui`. Sets
+    PREFECT_API_URL for this process and the flow runs it starts."""
     configured = os.environ.get(API_ENV, "").strip()
     if configured:
         yield configured
@@ -97,7 +100,7 @@ def prefect_api(logs: Path) -> Iterator[str]:
         "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(7 * 24 * 3600),
         **os.environ,
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{logs / 'watch-prefect.db'}",
-        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "true" if ui else "false",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     with (logs / "watch-prefect-server.log").open("ab") as log:

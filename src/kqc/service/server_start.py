@@ -1,20 +1,23 @@
 """Prefect's embedded server, started while kqc loads.
 
 Without PREFECT_API_URL, a flow run starts Prefect's temporary server on its
-first API call: the process imports the server's code (2-3 s), launches it as
-a subprocess, then sleeps until it answers, about six seconds on two cores.
-Prefect's settings take nearly two seconds to load, and kqc's own modules
-(polars, pandera, DuckDB, the readers and rules) most of a second more. So
-`kqc ingest` launches the server's process first of all, before any of
-Prefect is imported, then loads Prefect's settings, the server's code and
-kqc's modules while it boots, and joins before the run starts.
+first API call: the process imports the server's code (a second and a half
+of CPU on two idle cores, several seconds on a busy machine, none of it
+needed by the run itself), launches it as a subprocess, then sleeps until it
+answers, about four seconds more. So `kqc ingest` launches that same process first of
+all, before any of Prefect is imported, loads Prefect and kqc's modules
+while it boots, and once it answers points this process's Prefect at it
+(PREFECT_API_URL): the flow run then talks to it as to any server, and the
+server's code is never loaded here.
 
-This reaches into Prefect's SubprocessASGIServer, the class the flow's client
-uses (one instance per process): its launch command is repeated here, and a
-test checks it against Prefect's own. Should any of it fail, nothing is lost:
-the flow run starts the server itself, as it would have anyway. A lab's own
-server named only in a Prefect profile is known once the settings load; the
-process launched early is then stopped unused.
+The launch command is Prefect's own (SubprocessASGIServer's, repeated here; a
+test checks it against Prefect's), and so is the handling: a port taken
+meanwhile (exit code 3) means another port, the wait is bounded by
+PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, and the server is stopped
+at exit. Should the process fail otherwise, nothing is lost: the flow run
+starts Prefect's server itself, as it would have anyway. A lab's own server
+named only in a Prefect profile is known once the settings load; the process
+launched early is then stopped unused.
 """
 
 from __future__ import annotations
@@ -26,15 +29,20 @@ import os
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
-from kqc.service.prefect_api import free_port, stop_server
+from kqc.service.prefect_api import API_ENV, _die_with_parent, free_port, stop_server
 
 _log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.05
+_UI_ENV = "PREFECT_UI_URL"
 
 
 @dataclass
@@ -43,11 +51,21 @@ class ServerStart:
 
     embedded: bool = False  # the run uses Prefect's embedded server, not the lab's own
     early_pid: int | None = None  # the server's process, when launched before Prefect loaded
-    thread: threading.Thread | None = None
+    process: subprocess.Popen[bytes] | None = None
+    api_url: str | None = None  # set by `wait` once the early server answers
 
     def wait(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
+        """Wait until the early server answers and point Prefect at it; when
+        it cannot be had, leave the start to the flow run."""
+        if self.process is None or self.api_url is not None:
+            return
+        process, self.process = self.process, None
+        try:
+            self.api_url = _take_over(process)
+        except Exception:  # the flow's own start tries again and reports the error
+            _log.debug("embedded server did not start ahead of the flow", exc_info=True)
+            if API_ENV not in os.environ:  # failed before Prefect was pointed at it
+                stop_server(process, wait_s=5)
 
 
 def _wanted() -> bool:
@@ -55,29 +73,6 @@ def _wanted() -> bool:
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
 
     return not PREFECT_API_URL.value() and bool(PREFECT_SERVER_EPHEMERAL_ENABLED.value())
-
-
-def _start(early: subprocess.Popen[bytes] | None) -> None:
-    """In its own thread: load Prefect's server code while kqc's modules load
-    in the main thread, then have Prefect take the early process over."""
-    try:
-        # Prefect's logging first, as `from prefect import flow` sets it up:
-        # the server's "Starting temporary server" line belongs in kqc.log.
-        import prefect.main  # noqa: F401
-        from prefect.server.api.server import SubprocessASGIServer
-
-        server = SubprocessASGIServer()
-    except Exception:  # a Prefect without this class: the flow starts its own
-        _log.debug("embedded server not started ahead of the flow", exc_info=True)
-        if early is not None:
-            early.kill()
-        return
-    if early is not None:
-        _adopt(server, early)
-    try:
-        server.start()
-    except Exception:  # the flow's own start tries again and reports the error
-        _log.debug("embedded server did not start ahead of the flow", exc_info=True)
 
 
 # What SubprocessASGIServer launches (prefect/server/api/server.py, 3.9):
@@ -91,13 +86,15 @@ _SERVER_ENV = {
 
 def _launch() -> subprocess.Popen[bytes]:
     """Launch the server as SubprocessASGIServer would, before any of Prefect
-    is imported: Prefect's settings take 1.8 s to load and its server code
-    2.3 s more, and the server's own boot (5-6 s in its process) need not
-    wait for either."""
+    is imported: Prefect takes seconds to load, and the server's own boot
+    (about four seconds in its process) need not wait for it."""
     port = free_port()  # Prefect picks from 8000-8999; any free port serves
-    process = subprocess.Popen(_uvicorn_args(port), env=_server_env())
-    # Until Prefect takes it over (and stops it at exit itself), nothing else
-    # would: a kqc that failed before then must not leave a server behind.
+    # Killed with this process however it ends (a kill -9 runs no atexit
+    # hook). The death signal follows the launching thread: launch from the
+    # thread that runs the flow.
+    process = subprocess.Popen(_uvicorn_args(port), env=_server_env(), preexec_fn=_die_with_parent)
+    # And stopped at exit, taken over or not: a kqc that failed before the
+    # take-over must not leave a server behind either.
     atexit.register(stop_server, process, wait_s=5)
     return process
 
@@ -138,22 +135,97 @@ def _server_env() -> dict[str, str]:
     return {**os.environ, **_SERVER_ENV}
 
 
-def _adopt(server: Any, early: subprocess.Popen[bytes]) -> None:
-    """Have `server.start()` take the process launched early as the first one
-    it launches: Prefect then logs, waits for health, retries on another port
-    if this one was taken meanwhile (exit code 3) and stops it at exit, as
-    for its own. A process that died already is not taken."""
-    if early.poll() is not None:
-        return
-    args = [str(a) for a in cast(list[str], early.args)]
-    server.port = int(args[args.index("--port") + 1])
-    launch_own = server._run_uvicorn_command
-    waiting = [early]
+def _take_over(process: subprocess.Popen[bytes]) -> str | None:
+    """The API URL of the server launched early, once it answers, with this
+    process's Prefect pointed at it; None when it died (the flow run then
+    starts Prefect's own). Logged as Prefect logs its own start and stop."""
+    # Prefect's logging first, as `from prefect import flow` sets it up: the
+    # server's "Starting temporary server" line belongs in kqc.log.
+    import prefect.main  # noqa: F401
+    from prefect.context import refresh_global_settings_context
+    from prefect.logging import get_logger
+    from prefect.settings import get_current_settings
 
-    def the_early_one_first() -> subprocess.Popen[bytes]:
-        return waiting.pop() if waiting else cast(subprocess.Popen[bytes], launch_own())
+    logger = get_logger()  # "prefect", as SubprocessASGIServer logs
+    logger.info(
+        f"Starting temporary server on {_address(process)}\nSee "
+        "https://www.prefect.io/docs/v3/concepts/server#how-to-guides "
+        "for more information on running a dedicated Prefect server."
+    )
+    answering = _answering(process)
+    if answering is None:
+        return None
+    address = _address(answering)
+    threading.Thread(target=_warm, args=(f"{address}/api",), daemon=True).start()
 
-    server._run_uvicorn_command = the_early_one_first
+    def stop() -> None:
+        logger.info(f"Stopping temporary server on {address}")
+        stop_server(answering, wait_s=5)
+
+    # Prefect drains its event and log workers at thread shutdown, before any
+    # atexit hook runs: what they still hold reaches the server.
+    atexit.register(stop)
+    if get_current_settings().ui_url is None:
+        # Inferred from the API URL otherwise: the run would log a link to a
+        # UI the embedded server does not serve, as it never did before.
+        os.environ[_UI_ENV] = ""
+    api_url = f"{address}/api"
+    os.environ[API_ENV] = api_url
+    refresh_global_settings_context()  # the loaded settings read the URL from here on
+    return api_url
+
+
+def _address(process: subprocess.Popen[bytes]) -> str:
+    args = [str(a) for a in cast(list[str], process.args)]
+    return f"http://127.0.0.1:{args[args.index('--port') + 1]}"
+
+
+def _answering(process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes] | None:
+    """The server process once it answers, as SubprocessASGIServer waits for
+    its own: relaunched on another port when that one was taken meanwhile
+    (exit code 3), for at most PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.
+    None when it died otherwise; a server that never answered is stopped."""
+    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+
+    deadline = time.monotonic() + float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    while not _answers(f"{_address(process)}/api"):
+        code = process.poll()
+        if code == 3:
+            process = _launch()
+        elif code is not None:
+            _log.debug("embedded server exited with code %s before it answered", code)
+            return None
+        elif time.monotonic() > deadline:
+            stop_server(process, wait_s=5)
+            raise TimeoutError("the embedded server did not answer in time")
+        time.sleep(_POLL_SECONDS)
+    return process
+
+
+def _answers(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+# The server's first requests build its routes and its database session,
+# half a second of its time: asked for here, in the background, as soon as it
+# answers, they are built while this process checks the thresholds and
+# prepares the flow run (0.2 s sooner to the flow's first line). Both only read.
+_WARM_UP = (("/admin/version", None), ("/flows/filter", b'{"limit": 1}'))
+
+
+def _warm(api_url: str) -> None:
+    for path, body in _WARM_UP:
+        request = urllib.request.Request(
+            f"{api_url}{path}", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+        except OSError:  # nothing lost: the run's own requests build them
+            return
 
 
 _OFF = ("0", "false", "no", "off", "f", "n")
@@ -183,12 +255,9 @@ def start_embedded_server() -> ServerStart:
         if early is not None:
             stop_server(early, wait_s=5)
         return ServerStart()
-    started = ServerStart(embedded=True, early_pid=early.pid if early is not None else None)
-    started.thread = threading.Thread(
-        target=_start, args=(early,), name="kqc-prefect-server", daemon=True
+    return ServerStart(
+        embedded=True, early_pid=early.pid if early is not None else None, process=early
     )
-    started.thread.start()
-    return started
 
 
 @contextmanager

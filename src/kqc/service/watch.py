@@ -1,5 +1,21 @@
-"""The `kqc watch` process: settings, a Prefect API, the served deployment,
-and a clean stop on Ctrl-C or SIGTERM with a last line saying so.
+"""`kqc watch`: one long-lived process that ingests what is dropped.
+
+Prefect's server is started once (a local one with its UI, or the lab's own
+with PREFECT_API_URL), kqc and its libraries are imported once, and each
+batch of settled files is ingested in this process as a flow run of the
+ingest flow: no new process per scan. Changes in the inbox arrive as
+file-system events (watchfiles); a full rescan every `interval` seconds is
+the fallback for network shares and missed events. A file is taken at the
+first sighting at which its last write is the settle time old; one not yet
+settled is looked at again when it will be. `kqc ingest` of files on the
+same database is handed to this process (kqc.service.handoff) and run
+between scans.
+
+It stays up: a run that fails (a database held past the wait, a Prefect
+server that went away) is said on its line, its files stay in the inbox and
+the next run takes them. SIGTERM or Ctrl-C lets a run in progress finish and
+print every outcome line, then stops with a last line. The first snapshot is
+published before the first file is taken.
 
 Prefect is imported only once the API it should talk to is known (it reads
 PREFECT_API_URL at import), and after its output is muted (kqc.process.quiet).
@@ -7,33 +23,198 @@ PREFECT_API_URL at import), and after its output is muted (kqc.process.quiet).
 
 from __future__ import annotations
 
+import _thread
 import os
-import signal
 import sys
-from types import FrameType
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from kqc.config.settings import STABLE_ENV, Locations
-from kqc.files import watching
-from kqc.process import quiet
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # Until Prefect's runner installs its own handler, SIGTERM stops the watch
-    # as Ctrl-C does: through the same clean-up.
-    raise KeyboardInterrupt
-
-
-def _as_sigterm(signum: int, frame: FrameType | None) -> None:
-    # Ctrl-C takes the runner's SIGTERM path (cancel the scan in progress,
-    # pause the schedule, return). Left to asyncio, a Ctrl-C that lands while
-    # a scan runs cancels a task Prefect recovers from, and the watch goes on;
-    # an inherited "ignore SIGINT" (a script's background job) is overridden
-    # too, since Ctrl-C stopping the watch is its promise.
-    os.kill(os.getpid(), signal.SIGTERM)
+from kqc.errors import KqcError
+from kqc.files import inbox, watching
+from kqc.process import quiet, signals
+from kqc.service import handoff
 
 
 def _say(line: str) -> None:
     print(f"kqc watch: {line}", file=sys.stdout, flush=True)
+
+
+def _stamped(line: str) -> None:
+    # One line per file for whoever watches the watch or keeps its output.
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    print(f"{stamp} {line}", file=sys.stdout, flush=True)
+
+
+class _Stop:
+    """Set once SIGTERM or Ctrl-C arrives: the loop finishes what it is doing
+    and returns. Before the service serves, the signal interrupts the start
+    instead (KeyboardInterrupt in the main thread)."""
+
+    def __init__(self, wake: threading.Event) -> None:
+        self.event = threading.Event()
+        self.serving = False
+        self.wake = wake
+
+    def listen(self) -> None:
+        signals.hold()
+        threading.Thread(target=self._take, name="kqc-signals", daemon=True).start()
+
+    def _take(self) -> None:
+        while True:
+            signals.wait()
+            if not self.serving:
+                _thread.interrupt_main()
+                continue
+            self.event.set()
+            self.wake.set()
+
+
+# KQC_WATCH_EVENTS=off: no file-system events, the rescan alone (a share
+# whose events are known to be wrong, or to test the fallback).
+EVENTS_ENV = "KQC_WATCH_EVENTS"
+
+
+@contextmanager
+def _inbox_events(folder: Path, wake: threading.Event, stop: threading.Event) -> Iterator[None]:
+    """Wake the loop on every change in `folder` (watchfiles, in a thread);
+    without events (a file system that raises none) the rescan still runs."""
+
+    def listen() -> None:
+        if os.environ.get(EVENTS_ENV, "").strip().lower() in ("0", "off", "false", "no"):
+            return
+        try:
+            import watchfiles
+
+            for _ in watchfiles.watch(
+                folder, stop_event=stop, debounce=50, step=20, yield_on_timeout=False
+            ):
+                wake.set()
+        except Exception as err:  # the rescan is the fallback
+            _say(f"file-system events are not available ({err}); rescanning only")
+
+    thread = threading.Thread(target=listen, name="kqc-inbox-events", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+
+
+class _Service:
+    def __init__(self, where: Locations, every: float, settle: float, stop: _Stop) -> None:
+        self.where = where
+        self.every = every
+        self.settle = settle
+        self.stop = stop
+        self.wake = stop.wake
+        self.runs = 0
+        from kqc.flows.ingest import Places, ingest_flow
+
+        self._ingest = ingest_flow
+        self.places = Places(db=where.db, archive=where.archive, quarantine=where.quarantine)
+
+    def first_snapshot(self) -> None:
+        """The snapshot regulators read exists as soon as the watch serves."""
+        from kqc import store
+        from kqc.store.publish import publish
+
+        try:
+            with store.connect(self.where.db):
+                pass  # created and migrated when new
+            publish(self.where.db)
+            store.write_heads(self.where.db)
+        except Exception as err:
+            why = err.message if isinstance(err, KqcError) else f"{type(err).__name__}: {err}"
+            _say(f"the first snapshot could not be published: {why}")
+
+    def ready_files(self) -> tuple[list[Path], float | None]:
+        """The files settled now, and when the next one will be."""
+        places = self.places
+        found = inbox.discover([self.where.inbox], exclude=[places.archive, places.quarantine])
+        stats = watching.stat_all(found)
+        now = time.time()
+        return [Path(p) for p in watching.ready(stats, now, self.settle)], watching.next_due(
+            stats, now, self.settle
+        )
+
+    def ingest(self, paths: list[Path]) -> Any:
+        self.runs += 1
+        return self._ingest(paths, self.places)
+
+    def scan(self) -> float | None:
+        ready, due = self.ready_files()
+        if ready:
+            try:
+                outcomes = self.ingest(ready)
+            except Exception as err:
+                why = err.message if isinstance(err, KqcError) else f"{type(err).__name__}: {err}"
+                _stamped(
+                    f"scan failed, {len(ready)} file(s) left in the inbox for the next scan: {why}"
+                )
+                return time.time() + self.every
+            self._print(outcomes)
+        return due
+
+    def _print(self, outcomes: Any) -> None:
+        for o in outcomes:
+            _stamped(
+                watching.outcome_line(
+                    inbox.printable_name(o.file),
+                    o.status,
+                    o.rows,
+                    o.errors,
+                    o.reason,
+                    [inbox.printable_name(c) for c in o.unused_columns or []],
+                )
+            )
+        problem = getattr(outcomes, "snapshot_problem", None)
+        if problem:
+            _stamped(f"the snapshot was not published, the last good one is kept: {problem}")
+
+    def serve_request(self, request: handoff.Request) -> None:
+        try:
+            run = self.ingest(request.paths)
+            request.answer = {
+                "outcomes": [o.as_dict() for o in run],
+                "left": [[str(x.path), x.reason] for x in run.left],
+                "snapshot_problem": run.snapshot_problem,
+            }
+            self._print(run)
+        except Exception as err:
+            why = err.message if isinstance(err, KqcError) else f"{type(err).__name__}: {err}"
+            request.answer = {"error": why}
+        finally:
+            request.done.set()
+
+    def loop(self, listener: handoff.Listener) -> None:
+        next_rescan = 0.0
+        due: float | None = None
+        while not self.stop.event.is_set():
+            self.wake.clear()
+            while not listener.requests.empty() and not self.stop.event.is_set():
+                self.serve_request(listener.requests.get_nowait())
+            now = time.time()
+            due = self.scan()
+            next_rescan = now + self.every
+            if self.stop.event.is_set():
+                break
+            wait_until = next_rescan if due is None else min(due, next_rescan)
+            self.wake.wait(max(0.0, wait_until - time.time()))
+
+
+def ui_address(api: str) -> str:
+    """Where Prefect's UI is: the lab's PREFECT_UI_URL, else the API's host."""
+    configured = os.environ.get("PREFECT_UI_URL", "").strip()
+    if configured:
+        return configured
+    return api[: -len("/api")] if api.endswith("/api") else api
 
 
 def run(where: Locations, interval: float | None, settle: float | None) -> int:
@@ -45,26 +226,31 @@ def run(where: Locations, interval: float | None, settle: float | None) -> int:
     quiet.mute_prefect(where.logs / "kqc.log")
     # The ingest flow's own completeness check then agrees with the watch's.
     os.environ[STABLE_ENV] = repr(settle_for)
-    # The runner looks for due runs this often (Prefect's default is 10 s).
-    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", str(max(1, int(every))))
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _as_sigterm)
+
+    wake = threading.Event()
+    stop = _Stop(wake)
+    stop.listen()  # before any thread starts: each inherits the blocked signals
     code = 0
     try:
         _say(
-            f"watching {where.inbox} every {every:g} s (a file is taken once unchanged for"
-            f" {settle_for:g} s); Ctrl-C stops"
+            f"watching {where.inbox} (a file is taken once unchanged for {settle_for:g} s;"
+            f" full rescan every {every:g} s); Ctrl-C stops"
         )
         from kqc.service.prefect_api import prefect_api
 
-        with prefect_api(where.logs) as api:
-            from kqc.flows.ingest import Places
-            from kqc.flows.watch import serve_watch
-
-            _say(f"serving the Prefect deployment kqc-watch on {api}")
-            places = Places(db=where.db, archive=where.archive, quarantine=where.quarantine)
-            state = watching.state_path(where.logs, where.inbox)
-            serve_watch(where.inbox, places, every, settle_for, state)
+        with prefect_api(where.logs, ui=True) as api:
+            service = _Service(where, every, settle_for, stop)
+            service.first_snapshot()
+            stop_events = threading.Event()
+            target = handoff.Where.of(where.db, where.archive, where.quarantine)
+            with (
+                handoff.Listener(where.logs, target, service.wake.set) as listener,
+                _inbox_events(where.inbox, service.wake, stop_events),
+            ):
+                stop.serving = True
+                _say(f"Prefect UI: {ui_address(api)} (each ingest is a kqc-ingest flow run)")
+                _say("serving")
+                service.loop(listener)
     except KeyboardInterrupt:
         code = 130
     finally:

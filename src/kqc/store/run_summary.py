@@ -42,6 +42,21 @@ COLUMNS = (
 _SEVERITY_ORDER = "CASE c.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 ELSE 2 END"
 _STATUS_ORDER = "CASE s.status WHEN 'FAIL' THEN 0 WHEN 'INCOMPLETE' THEN 1 ELSE 2 END"
 
+# The batches a run touched (see above) as the table `touched`, beside
+# `changed`, the flags written since the run began. Parameters: the hashes
+# of the run's files, then when the run began. Shared with the run's events
+# (kqc.store.run_events), which speak of the same batches.
+TOUCHED = (
+    "WITH run_files AS (SELECT unnest(?::VARCHAR[]) AS sha256),"
+    " changed AS (SELECT * FROM flags WHERE updated_at >= ?),"
+    " touched AS ("
+    "   SELECT DISTINCT batch_id FROM results"
+    "   WHERE source_sha256 IN (SELECT sha256 FROM run_files)"
+    "   UNION SELECT batch_id FROM batches"
+    "   WHERE source_sha256 IN (SELECT sha256 FROM run_files)"
+    "   UNION SELECT batch_id FROM changed)"
+)
+
 
 def run_changes(db: Path, sha256s: list[str], since: datetime) -> pl.DataFrame:
     """One row per flag raised, reopened or resolved since `since` on a
@@ -51,15 +66,8 @@ def run_changes(db: Path, sha256s: list[str], since: datetime) -> pl.DataFrame:
     with connect(db, read_only=True) as con:
         return frame(
             con,
-            "WITH run_files AS (SELECT unnest(?::VARCHAR[]) AS sha256),"
-            " changed AS (SELECT * FROM flags WHERE updated_at >= ?),"
-            " touched AS ("
-            "   SELECT DISTINCT batch_id FROM results"
-            "   WHERE source_sha256 IN (SELECT sha256 FROM run_files)"
-            "   UNION SELECT batch_id FROM batches"
-            "   WHERE source_sha256 IN (SELECT sha256 FROM run_files)"
-            "   UNION SELECT batch_id FROM changed)"
-            " SELECT t.batch_id, b.product_id, coalesce(s.status, 'PASS') AS batch_status,"
+            TOUCHED + " SELECT t.batch_id, b.product_id,"
+            " coalesce(s.status, 'PASS') AS batch_status,"
             "  coalesce(s.open_flags, 0) AS open_flags, c.flag_id, c.rule, c.analyte,"
             "  c.observed, c.limit_value, c.unit, c.severity, c.status AS flag_status"
             " FROM touched t LEFT JOIN batch_status s USING (batch_id)"
