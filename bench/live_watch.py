@@ -171,16 +171,22 @@ def run_side(side: Side, work: Path, minutes: float, burst: int) -> None:
         side.figures[f"burst of {burst} drained"] = f"{time.monotonic() - t0:.1f} s"
         one = home / "one-shot"
         one.mkdir()
-        (one / "thirty.csv").write_bytes(flagged_file("ONESHOT", rows=30))
-        t0 = time.monotonic()
-        subprocess.run(
-            [*side.kqc, "ingest", str(one / "thirty.csv"), "--db", str(home / "kqc.duckdb")],
-            cwd=home,
-            env=_env(home),
-            capture_output=True,
-            timeout=600,
+        served = []
+        for k in range(3):
+            thirty = one / f"thirty{k}.csv"
+            thirty.write_bytes(flagged_file(f"ONESHOT{k}", rows=30))
+            t0 = time.monotonic()
+            subprocess.run(
+                [*side.kqc, "ingest", str(thirty), "--db", str(home / "kqc.duckdb")],
+                cwd=home,
+                env=_env(home),
+                capture_output=True,
+                timeout=600,
+            )
+            served.append(time.monotonic() - t0)
+        side.figures["kqc ingest of 30 rows, watch serving (median of 3)"] = (
+            f"{statistics.median(served):.2f} s"
         )
-        side.figures["kqc ingest of 30 rows, watch serving"] = f"{time.monotonic() - t0:.2f} s"
     finally:
         watch.send_signal(signal.SIGINT)
         try:

@@ -117,7 +117,12 @@ class Watch:
 
     def wait_serving(self, timeout: float = 300) -> float:
         deadline = time.time() + timeout
-        while not any("serving the Prefect deployment" in line for _, line in self.lines):
+        # "kqc watch: serving" (the warm service); an older kqc served a
+        # Prefect deployment and said so.
+        while not any(
+            line == "kqc watch: serving" or "serving the Prefect deployment" in line
+            for _, line in self.lines
+        ):
             if self.proc.poll() is not None or time.time() > deadline:
                 raise SystemExit("kqc watch did not start:\n" + self.text())
             time.sleep(0.1)
@@ -164,7 +169,7 @@ def soak(args: argparse.Namespace) -> str:
 
     def sample() -> None:
         # Memory every few seconds, about 20 points over the feed.
-        every = max(5.0, args.minutes * 60 / 20)
+        every = max(5.0, min(60.0, args.minutes * 60 / 20))
         while not sampling.wait(every):
             pids = tree(watch.proc.pid)
             samples.append((time.time() - t0, rss_kb(watch.proc.pid), sum(rss_kb(p) for p in pids)))
@@ -210,6 +215,9 @@ def soak(args: argparse.Namespace) -> str:
     watch.err.close()
     load_end = os.getloadavg()
     stderr = (home / "watch.err").read_text()
+    # The soak's target: memory after the run against memory after its first
+    # minute (the first sample taken a minute or more into the feed).
+    first_minute = next(((a, b) for t, a, b in samples if t >= 60), None)
     text = watch.text()
 
     archived, quarantined, waiting = (
@@ -267,6 +275,17 @@ def soak(args: argparse.Namespace) -> str:
         f" {rss_end / 1024:.0f} MB |",
         f"| with its Prefect server and flow-run process, at start / end |"
         f" {rss_tree_start / 1024:.0f} MB / {rss_tree_end / 1024:.0f} MB |",
+        *(
+            [
+                f"| RSS after the first minute → at the end: watch | {first_minute[0] / 1024:.0f}"
+                f" → {rss_end / 1024:.0f} MB ({rss_end / first_minute[0]:.2f}×) |",
+                f"| RSS after the first minute → at the end: with its Prefect server |"
+                f" {first_minute[1] / 1024:.0f} → {rss_tree_end / 1024:.0f} MB"
+                f" ({rss_tree_end / first_minute[1]:.2f}×) |",
+            ]
+            if first_minute
+            else []
+        ),
         f"| results stored | {stored_rows[0] if stored_rows else 0} rows from"
         f" {ingested[0] if ingested else 0} files |",
         f"| lines printed for files | {lines_per_file} |",

@@ -242,3 +242,39 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
             code = None
         assert code == 0, last.output()
     check_books(home, dropped)
+
+
+def _server_of(watch: Watch) -> int:
+    """The pid of the watch's local `prefect server start`."""
+    for pid in _children(watch.proc.pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"server" in command and b"prefect" in command:
+            return pid
+    raise AssertionError(f"no Prefect server among the watch's children\n{watch.output()}")
+
+
+def test_a_prefect_server_that_dies_is_started_again_and_the_watch_goes_on(tmp_path):
+    home = tmp_path / "lab"
+    (home / "inbox").mkdir(parents=True)
+    watch = Watch(home, interval="1", settle="0.5")
+    try:
+        api = _api(watch)
+        watch.wait_line("kqc watch: serving", timeout=180)
+        first = _server_of(watch)
+        os.kill(first, signal.SIGKILL)
+        _aged(home / "inbox" / "after_restart.csv", good(1), seconds=5)
+        line = watch.wait_line("the local Prefect server stopped", timeout=120)
+        assert "started again" in line, watch.output()
+        watch.wait_line("after_restart.csv: ingested, 2 rows", timeout=180)
+        second = _server_of(watch)
+        assert second != first
+        # The same address serves again, and holds the run of the file.
+        assert any(r["state_type"] == "COMPLETED" for r in _ingest_runs(api)), watch.output()
+    finally:
+        code = watch.stop(signal.SIGTERM, timeout=120)
+    assert code == 0, watch.output()
+    assert "Traceback" not in watch.output()
+    check_books(home, {"after_restart.csv": 2})

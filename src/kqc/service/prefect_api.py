@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from kqc.errors import KqcError
@@ -80,47 +81,110 @@ def _healthy(url: str) -> bool:
         return False
 
 
+class LocalServer:
+    """`prefect server start` on one loopback port, for as long as the watch
+    lasts; started again on the same port when it stops on its own (killed
+    for memory, or by hand), since Prefect in this process keeps the URL it
+    read at import."""
+
+    def __init__(self, logs: Path, *, ui: bool) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.log_path = logs / "watch-prefect-server.log"
+        self.env = {
+            # A scan every few seconds is a flow run every few seconds: runs
+            # older than a week are deleted so the server's database does not
+            # grow for ever (the lasting record of every file is in the kqc
+            # database).
+            "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
+            "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(7 * 24 * 3600),
+            **os.environ,
+            "PREFECT_API_DATABASE_CONNECTION_URL": (
+                f"sqlite+aiosqlite:///{logs / 'watch-prefect.db'}"
+            ),
+            "PREFECT_UI_ENABLED": "true" if ui else "false",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = START_TIMEOUT_SECONDS) -> None:
+        """Launch the server and wait until it answers (ServerFailed if not)."""
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*_SERVER_COMMAND, "--port", str(self.port)],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C at the terminal reaches the watch, not it
+                preexec_fn=_die_with_parent,
+            )
+        deadline = time.monotonic() + timeout_s
+        while not _healthy(self.url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                stop_server(self.process, wait_s=5)
+                raise ServerFailed(
+                    f"the local Prefect server did not start; see {self.log_path.name}"
+                )
+            time.sleep(0.25)
+
+    def revive(self) -> str | None:
+        """Start the server again if it has stopped; a sentence saying what
+        happened, or None when it is running."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        code = self.process.returncode
+        try:
+            self.start()
+        except ServerFailed:
+            return (
+                f"the local Prefect server stopped (exit {code}) and did not start again"
+                f" (see {self.log_path.name}); files wait in the inbox, the next scan tries again"
+            )
+        return f"the local Prefect server stopped (exit {code}); started again at {self.url}"
+
+    @property
+    def up(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_server(self.process, wait_s=10)
+
+
+@dataclass(frozen=True)
+class Api:
+    """The API the watch's flow runs use, and the local server behind it
+    (None for a lab's own server, which kqc does not start or restart)."""
+
+    url: str
+    server: LocalServer | None = None
+
+    def revive(self) -> str | None:
+        return self.server.revive() if self.server is not None else None
+
+    @property
+    def up(self) -> bool:
+        """False only while the local server is down (a lab's own server is
+        taken as up: a run that cannot reach it fails and is retried)."""
+        return self.server is None or self.server.up
+
+
 @contextlib.contextmanager
-def prefect_api(logs: Path, *, ui: bool = False) -> Iterator[str]:
-    """The API URL to use, starting (and at the end stopping) a local server
-    when none is configured, with Prefect's UI when `ui`. Sets
-    PREFECT_API_URL for this process and the flow runs it starts."""
+def prefect_api(logs: Path, *, ui: bool = False) -> Iterator[Api]:
+    """The API to use, starting (and at the end stopping) a local server when
+    none is configured, with Prefect's UI when `ui`. Sets PREFECT_API_URL for
+    this process and the flow runs it starts."""
     configured = os.environ.get(API_ENV, "").strip()
     if configured:
-        yield configured
+        yield Api(configured)
         return
     logs.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {
-        # A scan every few seconds is a flow run every few seconds: runs older
-        # than a week are deleted so the server's database does not grow for
-        # ever (the lasting record of every file is in the kqc database).
-        "PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED": "events,flow_runs",
-        "PREFECT_SERVER_SERVICES_DB_VACUUM_RETENTION_PERIOD": str(7 * 24 * 3600),
-        **os.environ,
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{logs / 'watch-prefect.db'}",
-        "PREFECT_UI_ENABLED": "true" if ui else "false",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    with (logs / "watch-prefect-server.log").open("ab") as log:
-        server = subprocess.Popen(
-            [*_SERVER_COMMAND, "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C at the terminal reaches the watch, not it
-            preexec_fn=_die_with_parent,
-        )
+    server = LocalServer(logs, ui=ui)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise ServerFailed(f"the local Prefect server did not start; see {log.name}")
-            time.sleep(0.25)
-        os.environ[API_ENV] = url
-        yield url
+        server.start()
+        os.environ[API_ENV] = server.url
+        yield Api(server.url, server)
     finally:
         os.environ.pop(API_ENV, None)
-        stop_server(server, wait_s=10)
+        server.stop()

@@ -13,7 +13,8 @@ between scans.
 
 It stays up: a run that fails (a database held past the wait, a Prefect
 server that went away) is said on its line, its files stay in the inbox and
-the next run takes them. SIGTERM or Ctrl-C lets a run in progress finish and
+the next run takes them; the local Prefect server, if it stops, is started
+again on the same address before the next run. SIGTERM or Ctrl-C lets a run in progress finish and
 print every outcome line, then stops with a last line. The first snapshot is
 published before the first file is taken.
 
@@ -29,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from kqc.errors import KqcError
 from kqc.files import inbox, watching
 from kqc.process import quiet, signals
 from kqc.service import handoff
+from kqc.service.prefect_api import Api, prefect_api
 
 
 def _say(line: str) -> None:
@@ -108,8 +110,11 @@ def _inbox_events(folder: Path, wake: threading.Event, stop: threading.Event) ->
 
 
 class _Service:
-    def __init__(self, where: Locations, every: float, settle: float, stop: _Stop) -> None:
+    def __init__(
+        self, where: Locations, every: float, settle: float, stop: _Stop, api: Api
+    ) -> None:
         self.where = where
+        self.api = api
         self.every = every
         self.settle = settle
         self.stop = stop
@@ -149,6 +154,11 @@ class _Service:
         return self._ingest(paths, self.places)
 
     def scan(self) -> float | None:
+        revived = self.api.revive()
+        if revived:
+            _stamped(revived)
+        if not self.api.up:
+            return time.time() + self.every
         ready, due = self.ready_files()
         if ready:
             try:
@@ -209,6 +219,18 @@ class _Service:
             self.wake.wait(max(0.0, wait_until - time.time()))
 
 
+def _drain_prefect(timeout_s: float = 10.0) -> None:
+    """Let Prefect's event and log workers send what they hold while the local
+    server still answers. Left to interpreter exit, they would drain after the
+    server stopped, and wait for it: a stopped watch that does not end."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        with suppress(Exception):  # a server already gone: nothing to send to
+            worker.drain_all(timeout=timeout_s)
+
+
 def ui_address(api: str) -> str:
     """Where Prefect's UI is: the lab's PREFECT_UI_URL, else the API's host."""
     configured = os.environ.get("PREFECT_UI_URL", "").strip()
@@ -236,10 +258,8 @@ def run(where: Locations, interval: float | None, settle: float | None) -> int:
             f"watching {where.inbox} (a file is taken once unchanged for {settle_for:g} s;"
             f" full rescan every {every:g} s); Ctrl-C stops"
         )
-        from kqc.service.prefect_api import prefect_api
-
         with prefect_api(where.logs, ui=True) as api:
-            service = _Service(where, every, settle_for, stop)
+            service = _Service(where, every, settle_for, stop, api)
             service.first_snapshot()
             stop_events = threading.Event()
             target = handoff.Where.of(where.db, where.archive, where.quarantine)
@@ -248,9 +268,10 @@ def run(where: Locations, interval: float | None, settle: float | None) -> int:
                 _inbox_events(where.inbox, service.wake, stop_events),
             ):
                 stop.serving = True
-                _say(f"Prefect UI: {ui_address(api)} (each ingest is a kqc-ingest flow run)")
+                _say(f"Prefect UI: {ui_address(api.url)} (each ingest is a kqc-ingest flow run)")
                 _say("serving")
                 service.loop(listener)
+                _drain_prefect()
     except KeyboardInterrupt:
         code = 130
     finally:
