@@ -18,6 +18,7 @@ import pytest
 from kqc.store import batch_statuses, read_dossier, read_dossier_rows, record_review
 from tests.cli.test_cli import kqc
 from tests.conftest import copy_demo
+from tests.signers import PASSWORD, signer
 
 EVIL = '=HYPERLINK("http://evil.example","open")'
 # A lab file whose cells would run as formulas in a spreadsheet program.
@@ -111,10 +112,16 @@ def test_a_review_appears_in_the_dossier(db, tmp_path):
     flag_id = before["flags"][0]["flag_id"]
     decided = kqc(
         "review", flag_id, "--db", str(db), "--decision", "dismiss",
-        "--reviewer", "Q. Lead", "--note", "new chart", cwd=tmp_path,
+        "--reviewer", signer(db).name, "--note", "new chart", cwd=tmp_path, stdin=PASSWORD,
     )  # fmt: skip
     assert decided.returncode == 0, decided.stderr
-    at = decided.stdout.split(" at ")[-1].removesuffix(" UTC\n")
+    at = decided.stdout.splitlines()[0].split(" at ")[-1].removesuffix(" UTC")
+    # The finding is major: its dismissal counts once a second approver verifies it.
+    verified = kqc(
+        "review", flag_id, "--db", str(db), "--decision", "verify",
+        "--reviewer", signer(db, "r.other").name, cwd=tmp_path, stdin=PASSWORD,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
     # Shown in UTC, as labelled, on a machine set to another zone.
     away = {"TZ": "America/New_York"}
     shown = kqc("batch", "KR-2611-G", "--db", str(db), cwd=tmp_path, env=away)
@@ -128,7 +135,7 @@ def test_a_review_appears_in_the_dossier(db, tmp_path):
     assert (review["flag_id"], review["decision"], review["reviewer"], review["note"]) == (
         flag_id,
         "dismiss",
-        "Q. Lead",
+        "q.lead",
         "new chart",
     )
     assert after["batch"]["status"] == "PASS"
@@ -278,7 +285,7 @@ def test_the_shown_dossier_and_the_export_read_the_same(db):
     """A terminal's dossier is read as plain rows, an export's as frames:
     every batch, a reviewed one too, reads the same values in the same order."""
     flag_id = read_dossier_rows(db, "KR-2611-B").flags[0]["flag_id"]
-    record_review(db, flag_id, "confirm", "Q. Lead", None)
+    record_review(db, flag_id, "confirm", signer(db), None)
     batch_ids = [row["batch_id"] for row in batch_statuses(db).to_dicts()]
     assert "EVIL-1" in batch_ids
     for batch_id in batch_ids:

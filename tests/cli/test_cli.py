@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.signers import PASSWORD, signer
+
 KQC = [sys.executable, "-m", "kqc"]
 CLEAN = (
     b"Lab,Batch,Sample,Analyte,Result,Unit\n"
@@ -19,11 +21,20 @@ CLEAN = (
 BAD = b"Lab,Batch,Sample,Analyte,Result,Unit\nAcme,B1,S1,Mitragynin,1.42,%\n"
 
 
-def kqc(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+def kqc(
+    *args: str, cwd: Path, env: dict | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess:
+    """`kqc ARGS` as a process; `stdin` is what it reads (a signer's password)."""
     full_env = {k: v for k, v in os.environ.items() if k != "KQC_DB"}
     full_env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", **(env or {})})
     done = subprocess.run(
-        [*KQC, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+        [*KQC, *args],
+        cwd=cwd,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert "Traceback" not in done.stderr, done.stderr
     assert "Traceback" not in done.stdout, done.stdout
@@ -112,16 +123,29 @@ def test_demo_runs_and_says_where_to_look(tmp_path):
     bad = kqc("flags", "--db", str(db), "--status", "opne", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown status 'opne'" in bad.stderr
 
-    # A QA decision: unknown flag and a dismissal without a reason are usage errors.
+    # A QA decision, signed by a console user: unknown flag and a dismissal
+    # without a reason are usage errors.
     flag_id = next(r["flag_id"] for r in rows if r["batch_id"] == "KR-2611-G")
-    base = ("review", "--db", str(db), "--reviewer", "Q. Lead")
-    missing = kqc(*base, "0000", "--decision", "confirm", cwd=tmp_path)
+    signer(db, "q.lead")
+    signer(db, "r.other")
+    base = ("review", "--db", str(db), "--reviewer", "q.lead")
+    missing = kqc(*base, "0000", "--decision", "confirm", cwd=tmp_path, stdin=PASSWORD)
     assert missing.returncode == 2 and "no flag 0000" in missing.stderr
-    silent = kqc(*base, flag_id, "--decision", "dismiss", cwd=tmp_path)
+    silent = kqc(*base, flag_id, "--decision", "dismiss", cwd=tmp_path, stdin=PASSWORD)
     assert silent.returncode == 2 and "needs a reason" in silent.stderr
     assert silent.stderr.count("\n") == 1
-    dismissed = kqc(*base, flag_id, "--decision", "dismiss", "--note", "new chart", cwd=tmp_path)
-    assert dismissed.returncode == 0 and "dismissed by Q. Lead" in dismissed.stdout
+    dismissed = kqc(
+        *base, flag_id, "--decision", "dismiss", "--note", "new chart", cwd=tmp_path, stdin=PASSWORD
+    )
+    assert dismissed.returncode == 0 and "dismissed by q.lead" in dismissed.stdout
+    # A major finding's dismissal waits for a second approver's verification.
+    after = kqc("flags", "--db", str(db), "--batch", "KR-2611-G", "--format", "csv", cwd=tmp_path)
+    assert after.returncode == 1 and ",open," in after.stdout
+    verified = kqc(
+        "review", flag_id, "--db", str(db), "--decision", "verify", "--reviewer", "r.other",
+        cwd=tmp_path, stdin=PASSWORD,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
     after = kqc("flags", "--db", str(db), "--batch", "KR-2611-G", "--format", "csv", cwd=tmp_path)
     assert after.returncode == 0 and ",dismissed," in after.stdout
 

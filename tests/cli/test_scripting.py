@@ -20,9 +20,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kqc.store import record_review
 from tests.cli.test_cli import KQC, kqc
 from tests.conftest import copy_demo
+from tests.signers import PASSWORD, dismiss_for_good, signer
 
 SNAPSHOT = "kqc.snapshot.duckdb"
 SETTLED = "KR-2605-A"
@@ -40,15 +40,25 @@ def settled_db(demo_folder, tmp_path_factory) -> Path:
     batch with nothing left to act on, whatever limits the demo meets."""
     db = copy_demo(demo_folder, tmp_path_factory.mktemp("settled"))
     for flag_id in open_flag_ids(db, SETTLED):
-        record_review(db, flag_id, "dismiss", "Q. Lead", "retested by a second lab")
+        dismiss_for_good(db, flag_id, "retested by a second lab")
     assert not open_flag_ids(db, SETTLED)
     return db
 
 
 @pytest.fixture
 def own_db(demo_folder, tmp_path) -> Path:
-    """A private copy (database, snapshot, heads, archive) for a test that writes."""
-    return copy_demo(demo_folder, tmp_path)
+    """A private copy (database, snapshot, heads, archive) for a test that
+    writes, with two console users to sign (q.lead and r.other, approvers)."""
+    db = copy_demo(demo_folder, tmp_path)
+    signer(db, "q.lead")
+    signer(db, "r.other")
+    return db
+
+
+def severity(db: Path, flag_id: str) -> str:
+    with duckdb.connect(str(db), read_only=True) as con:
+        (found,) = con.execute("SELECT severity FROM flags WHERE flag_id = ?", [flag_id]).fetchone()
+    return str(found)
 
 
 def open_flag_ids(db: Path, batch_id: str | None = None) -> list[str]:
@@ -148,7 +158,7 @@ def test_a_dossier_in_every_format(demo_db, tmp_path):
 
 # --- exit codes ------------------------------------------------------------
 
-REVIEW = ["--decision", "confirm", "--reviewer", "Q. Lead"]
+REVIEW = ["--decision", "confirm", "--reviewer", "q.lead"]
 READS_THE_DATABASE = {
     "flags": ["flags"],
     "batch": ["batch", "KR-2611-B"],
@@ -202,7 +212,7 @@ def test_a_database_in_a_missing_folder_exits_2(tmp_path, args):
         ["flags", "--db"],
         ["batch"],
         ["review", "--decision", "confirm"],
-        ["review", "0001", "--decision", "maybe", "--reviewer", "Q. Lead"],
+        ["review", "0001", "--decision", "maybe", "--reviewer", "q.lead"],
         ["report"],
         ["verify", "--expect", "not-a-head"],
         ["thresholds", "--profile", "XX"],
@@ -243,7 +253,7 @@ def test_success_and_findings(settled_db, tmp_path, args, code):
 
 def test_a_review_exits_0_and_a_broken_chain_exits_1(own_db):
     flag_id = open_flag_ids(own_db)[0]
-    done = kqc("review", flag_id, *REVIEW, "--db", str(own_db), cwd=own_db.parent)
+    done = kqc("review", flag_id, *REVIEW, "--db", str(own_db), cwd=own_db.parent, stdin=PASSWORD)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     with duckdb.connect(str(own_db)) as con:
         con.execute("UPDATE flag_reviews SET note = 'edited by hand'")
@@ -322,19 +332,22 @@ def test_reviews_reach_the_snapshot_at_once_and_a_reader_is_left_alone(own_db):
         assert regulator.stdout is not None and regulator.stdin is not None
         before = regulator.stdout.readline().split()
         decisions = [
-            (first, REVIEW, (first, "confirm", "Q. Lead", None), "confirmed"),
+            (first, REVIEW, (first, "confirm", "q.lead", None), "confirmed"),
             (
                 second,
-                ["--decision", "dismiss", "--reviewer", "R. Other", "--note", "retested"],
-                (second, "dismiss", "R. Other", "retested"),
-                "dismissed",
+                ["--decision", "dismiss", "--reviewer", "r.other", "--note", "retested"],
+                (second, "dismiss", "r.other", "retested"),
+                # A critical or major finding's dismissal waits for a second person.
+                "open" if severity(own_db, second) in ("critical", "major") else "dismissed",
             ),
         ]
         reviews: list[tuple] = []
         statuses = ["open", "open"]
         for n, (flag_id, options, review, status) in enumerate(decisions):
             started = time.monotonic()
-            done = kqc("review", flag_id, *options, "--db", str(own_db), cwd=own_db.parent)
+            done = kqc(
+                "review", flag_id, *options, "--db", str(own_db), cwd=own_db.parent, stdin=PASSWORD
+            )
             assert done.returncode == 0 and done.stderr == "", done.stderr
             reviews.append(review)
             statuses[n] = status
@@ -364,9 +377,9 @@ def test_a_snapshot_that_cannot_be_renewed_keeps_the_decision_and_says_so(own_db
     snapshot.mkdir()  # a folder in its place: the renewal cannot rename over it
     (snapshot / "keep").write_text("a folder someone made")
     flag_id = open_flag_ids(own_db)[0]
-    done = kqc("review", flag_id, *REVIEW, "--db", str(own_db), cwd=own_db.parent)
+    done = kqc("review", flag_id, *REVIEW, "--db", str(own_db), cwd=own_db.parent, stdin=PASSWORD)
     assert done.returncode == 1
-    assert f"{flag_id} (" in done.stdout and "confirmed by Q. Lead" in done.stdout
+    assert f"{flag_id} (" in done.stdout and "confirmed by q.lead" in done.stdout
     said = one_sentence(done)
     assert f"the decision on flag {flag_id} is recorded" in said
     assert f"snapshot for regulators {snapshot} is now stale" in said

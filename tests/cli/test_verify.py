@@ -12,6 +12,7 @@ import duckdb
 
 from tests.cli.test_cli import kqc
 from tests.conftest import copy_demo
+from tests.signers import PASSWORD, signer
 
 
 def verify(db: Path, *extra: str):
@@ -48,10 +49,11 @@ def test_intact_demo_then_each_kind_of_tampering(demo_folder, tmp_path):
         "--decision",
         "confirm",
         "--reviewer",
-        "QA",
+        signer(db).name,
         "--db",
         str(db),
         cwd=tmp_path,
+        stdin=PASSWORD,
     )
     assert reviewed.returncode == 0, reviewed.stderr
     assert "1 flag_reviews rows" in verify(db).stdout
@@ -99,11 +101,17 @@ def test_a_printed_head_is_expected_by_a_later_run(demo_folder, tmp_path):
     heads = [
         line.split(" ", 1)[1] for line in verify(db).stdout.splitlines() if line.startswith("head ")
     ]
-    assert [h.split(":")[0] for h in heads] == ["source_files", "flag_reviews", "ledger"]
+    assert [h.split(":")[0] for h in heads] == [
+        "source_files",
+        "flag_reviews",
+        "ledger",
+        "signatures",
+        "batch_dispositions",
+    ]
     expected = [arg for head in heads for arg in ("--expect", head)]
     done = verify(db, *expected)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("recorded heads still in their chains") == 3
+    assert done.stdout.count("recorded heads still in their chains") == 5
     # The last file's row and its ledger entries removed together: plain verify
     # still sees the row's ledger entry gone, and the kept head sees the cut.
     tamper(db, "DELETE FROM source_files WHERE file_id = 10")

@@ -18,6 +18,7 @@ from kqc.store import connect
 from kqc.store.dictionary import BEGIN, END, columns, render, render_fresh, with_dictionary
 from tests.cli.test_cli import kqc
 from tests.conftest import copy_demo
+from tests.signers import PASSWORD, signer
 from tests.store.duckdb_clients import cli_json, cli_version, read_with, run_old_python
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "regulators.md"
@@ -37,10 +38,16 @@ def snapshot(demo_folder, tmp_path_factory) -> Path:
             "SELECT flag_id FROM flags WHERE rule = 'heavy_metal' ORDER BY flag_id LIMIT 1"
         ).fetchone()
     decided = kqc(
-        "review", flag_id, "--decision", "dismiss", "--reviewer", "R. Inspector",
-        "--note", REVIEW_NOTE, "--db", str(db), cwd=home,
+        "review", flag_id, "--decision", "dismiss", "--reviewer", signer(db, "r.inspector").name,
+        "--note", REVIEW_NOTE, "--db", str(db), cwd=home, stdin=PASSWORD,
     )  # fmt: skip
     assert decided.returncode == 0, decided.stderr
+    # A critical finding's dismissal counts once a second approver verifies it.
+    verified = kqc(
+        "review", flag_id, "--decision", "verify", "--reviewer", signer(db, "r.other").name,
+        "--db", str(db), cwd=home, stdin=PASSWORD,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
     published = kqc("publish", "--db", str(db), cwd=home)
     assert published.returncode == 0, published.stderr
     path = Path(published.stdout.strip())
@@ -72,7 +79,7 @@ def test_the_qa_decision_query_shows_the_reviewer_and_reason(snapshot):
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description]
         [row] = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-    assert row["reviewer"] == "R. Inspector" and row["reason"] == REVIEW_NOTE
+    assert row["reviewer"] == "r.inspector" and row["reason"] == REVIEW_NOTE
     assert row["decision"] == "dismiss" and row["flag_status_now"] == "dismissed"
 
 
@@ -140,7 +147,7 @@ def test_duckdb_1x_reads_every_table_view_and_comment_as_kqc_wrote_them(read_by_
     assert {name for name, _ in old["tables"]} >= {
         "source_files", "results", "batches", "thresholds", "flags", "flag_reviews",
     }  # fmt: skip
-    assert [name for name, _ in old["views"]] == ["batch_status"]
+    assert [name for name, _ in old["views"]] == ["batch_disposition", "batch_status"]
     assert all(comment for _, comment in old["tables"] + old["views"])
     assert all(comment for *_, comment in old["columns"])
     assert old["data"]["results"]["rows"] and old["data"]["flag_reviews"]["rows"]

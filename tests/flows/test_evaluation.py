@@ -244,22 +244,24 @@ def test_history_arriving_late_still_flags_a_drifting_batch(site):
 def test_a_review_is_appended_and_survives_until_the_evidence_changes(site):
     from kqc.errors import UsageError
     from kqc.store import record_review
+    from tests.signers import signer
 
     ingest(site, ("results.csv", RESULTS), ("register.csv", REGISTER))
     lead = flags(site.db).filter((pl.col("analyte") == "lead") & (pl.col("basis") == "per_g"))
     flag_id = lead["flag_id"].item()
+    reviewer = signer(site.db, "a.reviewer", "reviewer")
     with pytest.raises(UsageError, match="a dismissal needs a reason"):
-        record_review(site.db, flag_id, "dismiss", "A. Reviewer", "  ")
+        record_review(site.db, flag_id, "dismiss", reviewer, "  ")
     with pytest.raises(UsageError, match="no flag nope"):
-        record_review(site.db, "nope", "confirm", "A. Reviewer", None)
-    record_review(site.db, flag_id, "dismiss", "A. Reviewer", "retest on file R-7 shows 0.4 ppm")
-    record_review(site.db, flag_id, "confirm", "B. Lead", "retest was another lot")
+        record_review(site.db, "nope", "confirm", reviewer, None)
+    record_review(site.db, flag_id, "dismiss", reviewer, "retest on file R-7 shows 0.4 ppm")
+    record_review(site.db, flag_id, "confirm", signer(site.db, "b.lead"), "retest was another lot")
     reviews = query(
         site.db, "SELECT decision, reviewer, note FROM flag_reviews ORDER BY reviewed_at"
     )
     assert reviews.rows() == [
-        ("dismiss", "A. Reviewer", "retest on file R-7 shows 0.4 ppm"),
-        ("confirm", "B. Lead", "retest was another lot"),
+        ("dismiss", "a.reviewer", "retest on file R-7 shows 0.4 ppm"),
+        ("confirm", "b.lead", "retest was another lot"),
     ]
     # Unrelated new evidence: the decision stands. Changed evidence: reopened,
     # and the earlier decisions stay on record.

@@ -23,6 +23,7 @@ from kqc.pipeline.evaluate import evaluate_pending
 from kqc.store import FileRecord, Incoming, record_review, store_files, store_rejected, transaction
 from kqc.store.chain import SOURCE_FILES, heads, heads_path, record_all, seal, verify, write_heads
 from tests.cli.test_cli import kqc
+from tests.signers import signer
 from tests.store.test_store import register_frame, results_frame
 
 
@@ -71,8 +72,8 @@ def _build(site: Path, *, errors_list: bool = True) -> Path:
     amended = results_frame(1, "B1").with_columns(pl.lit(0.9).alias("value"))
     store_files(db, [Incoming(_kept(site, "r1-amended.csv", b"results 1 amended"), amended)])
     evaluate_pending(db)
-    record_review(db, _open_flag(db), "confirm", "QA", None)
-    record_review(db, _open_flag(db), "dismiss", "QA", "blank was clean")
+    record_review(db, _open_flag(db), "confirm", signer(db), None)
+    record_review(db, _open_flag(db), "dismiss", signer(db), "blank was clean")
     errors = b"row,problem\n2,unknown analyte\n"
     listed = hashlib.sha256(errors).hexdigest() if errors_list else None
     bad = _kept(site, "bad.csv", b"garbage", "quarantine", errors_sha256=listed)
@@ -278,7 +279,13 @@ def test_the_heads_file_is_checked_without_being_asked(db):
     assert path == db.parent / "kqc.heads.json" == heads_path(db.parent / "kqc.snapshot.duckdb")
     recorded = json.loads(path.read_text())["heads"]
     assert recorded == heads(db)
-    assert set(recorded) == {"source_files", "flag_reviews", "ledger"}
+    assert set(recorded) == {
+        "source_files",
+        "flag_reviews",
+        "ledger",
+        "signatures",
+        "batch_dispositions",
+    }
     done = run_verify(db)
     assert done.returncode == 0
     assert f"recorded heads still in their chains: {path}" in done.stdout
@@ -323,7 +330,7 @@ def test_a_database_upgraded_from_before_the_ledger(tmp_path):
         pass  # the upgrade records every row already stored
     assert verify(db, site / "archive", site / "quarantine").breaks == []
     evaluate_pending(db)
-    record_review(db, _open_flag(db), "confirm", "QA", None)
+    record_review(db, _open_flag(db), "confirm", signer(db), None)
     assert broken(db) == []
     tamper(db, "UPDATE results SET reported_result = '0.01' WHERE result_id = 2")
     assert [line[:32] for line in broken(db)] == ["BROKEN results of file r1.csv (s"]

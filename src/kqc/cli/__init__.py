@@ -5,7 +5,8 @@ or configuration).
 Owns the Typer app and `main()` (app), the shared options (options), what the
 commands print (render) and the commands, a module per group: ingest, watch
 and demo (ingest), flags and review (findings), the dossier (batch), the
-limits (thresholds), report, verify and publish (record).
+limits (thresholds), report, verify and publish (record), the console's
+users (users).
 
 May import: every package of kqc. Read-only commands never import Prefect:
 only a command that runs a flow loads it, inside the function; polars and
@@ -15,7 +16,7 @@ start without them.
 
 from __future__ import annotations
 
-from kqc.cli import batch, findings, ingest, record, thresholds
+from kqc.cli import batch, findings, ingest, record, thresholds, users
 from kqc.cli.app import app, main
 
 # Registered here, in the order `kqc --help` lists them.
@@ -23,15 +24,18 @@ for _command in (
     ingest.ingest,
     findings.flags,
     findings.review,
+    findings.dispose,
     batch.batch,
     thresholds.thresholds,
     record.report,
     record.verify,
     ingest.watch,
+    ingest.serve,
     record.publish,
     ingest.demo,
 ):
     app.command()(_command)
 del _command
+app.add_typer(users.users, name="users")
 
 __all__ = ["app", "main"]

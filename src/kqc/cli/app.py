@@ -28,7 +28,7 @@ app = typer.Typer(
 
 # The commands that read a database written earlier; the others create it
 # (ingest, watch) or need none (thresholds, demo).
-_READS_DATABASE = frozenset({"flags", "review", "batch", "report", "verify", "publish"})
+_READS_DATABASE = frozenset({"flags", "review", "dispose", "batch", "report", "verify", "publish"})
 
 
 def _check_database(ctx: typer.Context, db: Path | None) -> Path | None:

@@ -6,7 +6,7 @@ terminal is printed without loading polars."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +22,7 @@ from kqc.cli.render import (
     _text_table,
 )
 from kqc.config.settings import locations
+from kqc.core import terminal
 from kqc.errors import KqcError, UsageError
 
 _FLAG_COLUMNS = ["flag_id", "batch_id", "rule", "analyte", "severity", "status", "message"]
@@ -78,22 +79,96 @@ def flags(
 
 def review(
     flag_id: Annotated[str, typer.Argument(help="The flag decided on (see kqc flags).")],
-    decision: Annotated[str, typer.Option(help="confirm or dismiss.", show_default=False)],
-    reviewer: Annotated[str, typer.Option(help="Who decides.", show_default=False)],
+    decision: Annotated[
+        str,
+        typer.Option(
+            help="confirm, dismiss, or verify (an approver's second signature on another"
+            " person's dismissal of a critical or major finding).",
+            show_default=False,
+        ),
+    ],
+    reviewer: Annotated[
+        str,
+        typer.Option(
+            help="The console user who decides and signs (see kqc users list); the"
+            " password is asked for, or read from stdin.",
+            show_default=False,
+        ),
+    ],
     note: Annotated[str | None, typer.Option(help="Why; required to dismiss.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Record a QA decision on a flag (append-only; its status follows), renew the snapshot."""
+    """Record a signed QA decision on a flag (append-only; its status follows)."""
     from kqc.store import record_review
+    from kqc.store.reviews import DECISIONS
 
+    if decision not in DECISIONS:  # said before a password is asked for
+        raise UsageError(f"unknown decision '{decision}': use confirm, dismiss or verify")
     where = locations(db)
-    done = record_review(where.db, flag_id, decision, reviewer, note)
-    print(
-        f"{done.flag_id} ({done.batch_id}, {done.rule}): {done.status} by {done.reviewer}"
-        f" at {done.reviewed_at:%Y-%m-%d %H:%M:%S} UTC",
-        flush=True,
-    )
+    signer = sign_in(where.db, reviewer)
+    done = record_review(where.db, flag_id, decision, signer, note)
+    decided = {"confirm": "confirmed", "dismiss": "dismissed", "verify": "dismissal verified"}
+    lines = [
+        f"{done.flag_id} ({done.batch_id}, {done.rule}): {decided[done.decision]} by"
+        f" {signer.name} at {done.reviewed_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"signed by {signer.full_name}, signature {done.signature_id}",
+    ]
+    if done.awaiting_verification:
+        lines.append(
+            "a critical or major finding stays open until another approver verifies the"
+            f" dismissal: kqc review {done.flag_id} --decision verify --reviewer NAME"
+        )
+    print("\n".join(terminal.shown(line) for line in lines), flush=True)
     _republish(where.db, f"the decision on flag {done.flag_id}")
+
+
+def dispose(
+    batch_id: Annotated[str, typer.Argument(help="The batch disposed of (see kqc batch).")],
+    decision: Annotated[
+        str,
+        typer.Option(help="release (only a PASS batch), reject or hold.", show_default=False),
+    ],
+    reviewer: Annotated[
+        str,
+        typer.Option(
+            help="The approver who decides and signs; the password is asked for, or read"
+            " from stdin.",
+            show_default=False,
+        ),
+    ],
+    note: Annotated[str | None, typer.Option(help="The approver's note.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Record an approver's signed batch disposition (append-only; the latest stands)."""
+    from kqc.store.dispositions import DECISIONS, record_disposition
+
+    if decision not in DECISIONS:  # said before a password is asked for
+        raise UsageError(f"unknown decision '{decision}': use release, reject or hold")
+    where = locations(db)
+    signer = sign_in(where.db, reviewer)
+    done = record_disposition(where.db, batch_id, decision, signer, note)
+    decided = {"release": "released", "reject": "rejected", "hold": "put on hold"}
+    lines = [
+        f"{done.batch_id}: {decided[done.decision]} by {signer.name}"
+        f" at {done.decided_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"signed by {signer.full_name}, signature {done.signature_id}",
+    ]
+    print("\n".join(terminal.shown(line) for line in lines), flush=True)
+    _republish(where.db, f"the disposition of batch {done.batch_id}")
+
+
+def sign_in(db: Path, name: str) -> Any:
+    """The console user `name`, once their password (prompt, or stdin's first
+    line) is right: a signature needs both components (21 CFR 11.200)."""
+    from kqc.cli.users import read_password
+    from kqc.store.users import authenticate, find_user
+
+    if find_user(db, name) is None:
+        raise UsageError(
+            f"no console user '{name}': a decision is signed by a user of `kqc users list`"
+            " (add one with `kqc users add NAME --role reviewer`)"
+        )
+    return authenticate(db, name, read_password(f"Password for {name}: ", confirm=False))
 
 
 def _republish(db: Path, change: str) -> None:

@@ -245,6 +245,56 @@ def watch(
     raise typer.Exit(run_watch(where, interval, settle))
 
 
+def serve(
+    inbox_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="INBOX",
+            help="Folder to watch (default: inbox/ beside the db).",
+            show_default=False,
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address the console listens on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port of the console.")] = 8765,
+    db: DbOption = None,
+    archive: ArchiveOption = None,
+    quarantine: QuarantineOption = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval",
+            help="Seconds between full rescans of the inbox (default: $KQC_WATCH_INTERVAL,"
+            " else 5).",
+            show_default=False,
+        ),
+    ] = None,
+    settle: Annotated[
+        float | None,
+        typer.Option(
+            "--settle",
+            help="Seconds since a file's last write before it is taken"
+            " (default: $KQC_STABLE_SECONDS, else 1).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """The live watch of INBOX and the QA console in one process; prints the console's and
+    Prefect's addresses; Ctrl-C stops it."""
+    from kqc.process import signals
+
+    signals.hold()  # first: every thread started from here on inherits the block
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port} is not a port: use 1 to 65535")
+    where = locations(db, inbox=inbox_dir, archive=archive, quarantine=quarantine)
+    check_all()
+    _check_thresholds()
+    from kqc.service.serve import run as run_serve
+
+    raise typer.Exit(run_serve(where, host, port, interval, settle))
+
+
 _DEMO_MARK = ".kqc-demo"
 
 

@@ -29,8 +29,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,12 @@ from kqc.process import quiet, signals
 from kqc.service import handoff
 from kqc.service.prefect_api import Api, prefect_api
 
+# "kqc watch" or "kqc serve": the command whose lines these are.
+_NAME = ["kqc watch"]
+
 
 def _say(line: str) -> None:
-    print(f"kqc watch: {line}", file=sys.stdout, flush=True)
+    print(f"{_NAME[0]}: {line}", file=sys.stdout, flush=True)
 
 
 def _stamped(line: str) -> None:
@@ -239,9 +242,23 @@ def ui_address(api: str) -> str:
     return api[: -len("/api")] if api.endswith("/api") else api
 
 
-def run(where: Locations, interval: float | None, settle: float | None) -> int:
-    """Watch `where.inbox` until stopped; the exit code (0 stopped by a
-    signal once serving, 130 interrupted while starting)."""
+# Started once the watch is ready to serve, stopped before it ends; yields
+# the lines that say where it is (the QA console of `kqc serve`).
+Extra = Callable[[], AbstractContextManager[list[str]]]
+
+
+def run(
+    where: Locations,
+    interval: float | None,
+    settle: float | None,
+    *,
+    name: str = "kqc watch",
+    extra: Extra | None = None,
+) -> int:
+    """Watch `where.inbox` until stopped, with `extra` running beside it; the
+    exit code (0 stopped by a signal once serving, 130 interrupted while
+    starting)."""
+    _NAME[0] = name
     every = watching.interval_seconds(interval)
     settle_for = watching.settle_seconds(settle)
     where.inbox.mkdir(parents=True, exist_ok=True)
@@ -266,8 +283,11 @@ def run(where: Locations, interval: float | None, settle: float | None) -> int:
             with (
                 handoff.Listener(where.logs, target, service.wake.set) as listener,
                 _inbox_events(where.inbox, service.wake, stop_events),
+                extra() if extra is not None else nullcontext([]) as extra_lines,
             ):
                 stop.serving = True
+                for line in extra_lines:
+                    _say(line)
                 _say(f"Prefect UI: {ui_address(api.url)} (each ingest is a kqc-ingest flow run)")
                 _say("serving")
                 service.loop(listener)

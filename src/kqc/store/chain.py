@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from kqc.core.chain import GENESIS, Break, check_chain, row_hash
-from kqc.store.columns import has_column
+from kqc.store.columns import has_column, has_table
 from kqc.store.connection import frame, registered, run
 from kqc.store.ledger import has_ledger, record
 
@@ -62,14 +62,38 @@ FLAG_REVIEWS = Chained(
     "flag_reviews",
     "review_id",
     ("review_id", "flag_id", "decision", "reviewer", "note", "reviewed_at"),
+    ("signature_id",),
+)
+SIGNATURES = Chained(
+    "signatures",
+    "signature_id",
+    (
+        "signature_id",
+        "user_id",
+        "user_name",
+        "full_name",
+        "meaning",
+        "signed_at",
+        "record_kind",
+        "record_id",
+        "record_hash",
+    ),
+)
+BATCH_DISPOSITIONS = Chained(
+    "batch_dispositions",
+    "disposition_id",
+    ("disposition_id", "batch_id", "decision", "signature_id", "note", "decided_at"),
 )
 LEDGER = Chained(
     "ledger",
     "entry_id",
     ("entry_id", "kind", "recorded_at", "item_count", "items_sha256"),
 )
-CHAINS = (SOURCE_FILES, FLAG_REVIEWS)  # the tables whose rows kqc seals as it writes them
-HEADS = (SOURCE_FILES, FLAG_REVIEWS, LEDGER)  # every chain, with a head to keep
+# The tables whose rows kqc seals as it writes them, and every chain with a
+# head to keep. Signatures and dispositions came later (migration 15): a
+# database without them has nothing there to seal or check.
+CHAINS = (SOURCE_FILES, FLAG_REVIEWS, SIGNATURES, BATCH_DISPOSITIONS)
+HEADS = (SOURCE_FILES, FLAG_REVIEWS, LEDGER, SIGNATURES, BATCH_DISPOSITIONS)
 
 
 def next_review_id(con: duckdb.DuckDBPyConnection) -> int:
@@ -101,6 +125,8 @@ def seal(con: duckdb.DuckDBPyConnection, chain: Chained) -> int:
     row, and record them in the ledger; call inside the transaction that
     wrote them. Rows stored before the chain existed are chained by the first
     write after the upgrade."""
+    if not has_table(con, chain.table):
+        return 0
     pending = _rows(con, chain, "WHERE row_hash IS NULL")
     if not pending:
         return 0
@@ -131,6 +157,8 @@ def seal(con: duckdb.DuckDBPyConnection, chain: Chained) -> int:
 
 
 def chain_breaks(con: duckdb.DuckDBPyConnection, chain: Chained) -> list[Break]:
+    if not has_table(con, chain.table):
+        return []
     return check_chain(chain.table, chain.id_column, (_hashed(chain, r) for r in _rows(con, chain)))
 
 

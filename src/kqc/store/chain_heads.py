@@ -14,7 +14,7 @@ import duckdb
 from kqc.core.chain import GENESIS, Expected, Head, parse_expected
 from kqc.process import durable
 from kqc.store.chain import HEADS
-from kqc.store.columns import has_column
+from kqc.store.columns import has_column, has_table
 from kqc.store.connection import connect, run
 from kqc.store.queries import require_database
 
@@ -32,7 +32,7 @@ def heads_path(db: Path) -> Path:
 def heads_of(con: duckdb.DuckDBPyConnection) -> dict[str, Head]:
     found = {}
     for chain in HEADS:
-        if not has_column(con, chain.table, "row_hash"):
+        if not has_table(con, chain.table) or not has_column(con, chain.table, "row_hash"):
             continue
         last = run(
             con,

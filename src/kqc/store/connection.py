@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -165,13 +166,39 @@ def _open_for_write(path: Path) -> duckdb.DuckDBPyConnection:
 
 @contextmanager
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    con = _open(path, read_only=True) if read_only else _open_for_write(path)
-    try:
-        if not read_only:
-            migrate(con)
-        yield con
-    finally:
-        con.close()
+    with _one_at_a_time(path):
+        con = _open(path, read_only=True) if read_only else _open_for_write(path)
+        try:
+            if not read_only:
+                migrate(con)
+            yield con
+        finally:
+            con.close()
+
+
+# One process that writes and reads the live file from several threads (`kqc
+# serve`: the watch's runs and the console's pages). DuckDB refuses, inside
+# one process, a read-only connection beside a writable one to the same file
+# (and the reverse), and two writers in one process would both take the next
+# id of a chain. So there, every connection to that file takes its turn. Each
+# is short (a page reads a bounded few rows, a small file's run writes in
+# well under a second); a large file's transaction makes the pages wait.
+_SHARED: list[Path] = []
+_TURN = threading.RLock()
+
+
+def take_turns(db: Path) -> None:
+    """From now on, this process's connections to `db` take turns."""
+    _SHARED[:] = [db.resolve()]
+
+
+@contextmanager
+def _one_at_a_time(path: Path) -> Iterator[None]:
+    if _SHARED and path.resolve() == _SHARED[0]:
+        with _TURN:
+            yield
+    else:
+        yield
 
 
 def _migration_files() -> list[tuple[int, str, str]]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from kqc.store.chain import CHAINS
+from kqc.store.columns import has_table
 from kqc.store.connection import run
 from kqc.store.digests import RESULTS, SUPERSESSIONS, file_digests
 from kqc.store.ledger import ROW_TABLES, THRESHOLDS, record, row_digests, thresholds_digest
@@ -31,6 +32,7 @@ def current(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
             )
         }
         for chain in CHAINS
+        if has_table(con, chain.table)
     }
     return {
         **sealed,

@@ -1,19 +1,37 @@
-"""QA decisions on flags: appended to flag_reviews (never changed), and the
-flag's status set to the latest decision, in one transaction."""
+"""QA decisions on flags, each signed by the console user who made it:
+appended to flag_reviews (never changed) with its signature, and the flag's
+status set to what the decision leaves, in one transaction.
+
+Second person: the dismissal of a `critical` or `major` finding counts only
+once an approver other than the one who dismissed it verifies it (`verify`,
+a signature on the dismissal). Until then the flag stays open and its batch
+keeps its status. A verification is bound to the finding as dismissed: when
+new results changed it meanwhile, the dismissal no longer stands and there
+is nothing to verify.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+import duckdb
+
+from kqc.core import identity
 from kqc.errors import UsageError
 from kqc.store.chain import CHAINS, next_review_id, seal
 from kqc.store.connection import run, transaction
 from kqc.store.ledger import FLAGS, record_rows
 from kqc.store.queries import require_database
+from kqc.store.signatures import Signature, flag_hash, sign
+from kqc.store.users import User
 
-DECISIONS = {"confirm": "confirmed", "dismiss": "dismissed"}
+DECISIONS = {"confirm": "confirmed", "dismiss": "dismissed", "verify": "dismissed"}
+# Findings whose dismissal needs a second person: taking back a severe
+# finding is a decision one person should not make alone (the second-person
+# verification of SENAITE, LabWare and STARLIMS review screens).
+SECOND_PERSON = frozenset({"critical", "major"})
 
 
 @dataclass(frozen=True)
@@ -25,50 +43,124 @@ class Review:
     status: str
     reviewer: str
     reviewed_at: datetime
+    signature_id: int
+    # A dismissal that waits for an approver's verification (the flag stays open).
+    awaiting_verification: bool = False
 
 
-def record_review(db: Path, flag_id: str, decision: str, reviewer: str, note: str | None) -> Review:
-    """Append one decision. A dismissal needs a reason (the flag stops counting
-    against the batch, so the record must say why); a resolved flag has no
-    finding left to decide on."""
+def _check(decision: str, signer: User, note: str | None) -> None:
     if decision not in DECISIONS:
-        raise UsageError(f"unknown decision '{decision}': use confirm or dismiss")
-    if not reviewer.strip():
-        raise UsageError("a review needs the reviewer's name: pass --reviewer")
+        raise UsageError(f"unknown decision '{decision}': use confirm, dismiss or verify")
+    needed = "verify" if decision == "verify" else "review"
+    if not identity.may(signer.role, needed):
+        who = "an approver" if needed == "verify" else "a reviewer or an approver"
+        raise UsageError(f"{signer.name} is a {signer.role}: only {who} may {decision} a finding")
     if decision == "dismiss" and not (note or "").strip():
         raise UsageError('a dismissal needs a reason: pass --note "why the finding does not hold"')
+
+
+def pending_dismissal(con: duckdb.DuckDBPyConnection, flag_id: str) -> tuple[int, int] | None:
+    """(review_id, user_id of the dismisser) of the flag's dismissal that waits
+    for verification, if there is one: the flag's latest decision, a signed
+    dismissal of the finding as it stands now, not verified since."""
+    rows = run(
+        con,
+        "SELECT r.review_id, r.decision, s.user_id, s.record_hash, s.signature_id"
+        " FROM flag_reviews r LEFT JOIN signatures s USING (signature_id)"
+        " WHERE r.flag_id = ? ORDER BY r.review_id DESC LIMIT 1",
+        [flag_id],
+    )
+    if not rows:
+        return None
+    review_id, decision, user_id, signed_hash, signature_id = rows[0]
+    if decision != "dismiss" or signature_id is None or signed_hash != flag_hash(con, flag_id):
+        return None
+    verified = run(
+        con,
+        "SELECT count(*) FROM signatures WHERE record_kind = 'dismissal' AND record_id = ?"
+        " AND signature_id > ? AND record_hash = ?",
+        [flag_id, signature_id, signed_hash],
+    )[0][0]
+    return None if verified else (int(review_id), int(user_id))
+
+
+def record_review(db: Path, flag_id: str, decision: str, signer: User, note: str | None) -> Review:
+    """Append one signed decision by `signer` (a user who has just signed in
+    with their password). A dismissal needs a reason; a resolved flag has no
+    finding left to decide on; a verification needs a pending dismissal by
+    someone else."""
+    _check(decision, signer, note)
     require_database(db)
-    now = datetime.now(UTC)
     with transaction(db) as con:
-        found = run(con, "SELECT batch_id, rule, status FROM flags WHERE flag_id = ?", [flag_id])
+        found = run(
+            con, "SELECT batch_id, rule, status, severity FROM flags WHERE flag_id = ?", [flag_id]
+        )
         if not found:
             raise UsageError(f"no flag {flag_id}: list the flags with `kqc flags`")
-        batch_id, rule, status = found[0]
+        batch_id, rule, status, severity = found[0]
         if status == "resolved":
             raise UsageError(
                 f"flag {flag_id} is resolved (newer results no longer show it): nothing to review"
             )
-        run(
-            con,
-            "INSERT INTO flag_reviews (review_id, flag_id, decision, reviewer, note, reviewed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                next_review_id(con),
-                flag_id,
-                decision,
-                reviewer.strip(),
-                (note or "").strip() or None,
-                now,
-            ],
-        )
-        # The decision joins the chain in its own transaction (and any rows an
-        # older kqc left unchained with it).
+        current = flag_hash(con, flag_id)
+        if decision == "verify":
+            if severity not in SECOND_PERSON or status != "open":
+                raise UsageError(
+                    f"flag {flag_id} is {severity} and {status}: only the dismissal of an open"
+                    " critical or major finding waits for verification"
+                )
+            signature, new_status = _verify(con, flag_id, signer, current), "dismissed"
+            awaiting = False
+        else:
+            signature = sign(con, signer, decision, "flag", flag_id, current)
+            run(
+                con,
+                "INSERT INTO flag_reviews (review_id, flag_id, decision, reviewer, note,"
+                " reviewed_at, signature_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    next_review_id(con),
+                    flag_id,
+                    decision,
+                    signer.name,
+                    (note or "").strip() or None,
+                    signature.signed_at,
+                    signature.signature_id,
+                ],
+            )
+            awaiting = decision == "dismiss" and severity in SECOND_PERSON
+            new_status = "open" if awaiting else DECISIONS[decision]
+        # The decision joins the chains in its own transaction (and any rows
+        # an older kqc left unchained with it).
         for chain in CHAINS:
             seal(con, chain)
         run(
             con,
             "UPDATE flags SET status = ?, updated_at = ? WHERE flag_id = ?",
-            [DECISIONS[decision], now, flag_id],
+            [new_status, signature.signed_at, flag_id],
         )
         record_rows(con, FLAGS, [flag_id])
-    return Review(flag_id, batch_id, rule, decision, DECISIONS[decision], reviewer.strip(), now)
+    return Review(
+        flag_id,
+        batch_id,
+        rule,
+        decision,
+        new_status,
+        signer.name,
+        signature.signed_at,
+        signature.signature_id,
+        awaiting,
+    )
+
+
+def _verify(con: duckdb.DuckDBPyConnection, flag_id: str, signer: User, current: str) -> Signature:
+    pending = pending_dismissal(con, flag_id)
+    if pending is None:
+        raise UsageError(
+            f"flag {flag_id} has no dismissal waiting for verification: only a signed"
+            " dismissal of a critical or major finding, unchanged since, is verified"
+        )
+    if pending[1] == signer.user_id:
+        raise UsageError(
+            f"{signer.name} dismissed flag {flag_id}: the verification must be another approver's"
+        )
+    return sign(con, signer, "verify", "dismissal", flag_id, current)

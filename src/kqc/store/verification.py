@@ -14,7 +14,7 @@ import duckdb
 from kqc.core.chain import GENESIS, Break, Expected, Head, items_digest
 from kqc.store.chain import CHAINS, HEADS, LEDGER, SOURCE_FILES, chain_breaks
 from kqc.store.chain_heads import heads_of, heads_path, read_expected
-from kqc.store.columns import has_column
+from kqc.store.columns import has_column, has_table
 from kqc.store.connection import connect, run
 from kqc.store.contents import FILE_SPECS, current
 from kqc.store.digests import SHA256, algorithm_of, file_digests
@@ -63,8 +63,7 @@ def _ledger_breaks(con: duckdb.DuckDBPyConnection) -> list[Break]:
 
 
 _WHAT = {
-    "source_files": ("source_files", "file_id"),
-    "flag_reviews": ("flag_reviews", "review_id"),
+    **{chain.table: (chain.table, chain.id_column) for chain in CHAINS},
     "results": ("results", "of file"),
     "supersessions": ("results", "superseded rows of file"),
     "flags": ("flags", "flag_id"),
@@ -287,7 +286,7 @@ def verify(
                     "has no ledger yet (written by an older kqc): the next ingest adds it",
                 )
             )
-        counted = [c.table for c in CHAINS]
+        counted = [c.table for c in CHAINS if has_table(con, c.table)]
         if has_ledger(con):
             counted += ["results", "flags", "batches", "ledger"]
         for table in counted:

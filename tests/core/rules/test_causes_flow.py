@@ -14,6 +14,7 @@ import pytest
 
 from kqc.flows.ingest import ingest_flow
 from kqc.store.reviews import record_review
+from tests.signers import signer
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -83,7 +84,7 @@ def test_a_missing_register_is_one_finding_until_the_register_arrives(site):
     # QA dismisses T-02's; a later file that blocks nothing more re-evaluates
     # the batch and leaves the dismissal standing.
     dismissed = before.filter(pl.col("batch_id") == "T-02")["flag_id"].item()
-    record_review(site.db, dismissed, "dismiss", "qa.lead", "register row is on its way")
+    record_review(site.db, dismissed, "dismiss", signer(site.db), "register row is on its way")
     ingest(site, "solvents.csv", HEADER + b"Acme,T-02,T-02-S2,Ethanol,100,ppm,10\n")
     again = flags(site.db)
     assert again["flag_id"].to_list() == before["flag_id"].to_list()
