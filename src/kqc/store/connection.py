@@ -141,6 +141,26 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+# A reader waits this long at most for a writer's transaction to end (a
+# watch's run, a console page of `kqc serve`, a review): those last well under
+# a second, so a command that reads does not fail because one was under way;
+# a program that keeps the file open still fails it, soon, with one sentence.
+_READ_WAIT_SECONDS = 5.0
+
+
+def _open_for_read(path: Path) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + min(_READ_WAIT_SECONDS, lock_wait_seconds())
+    delay = 0.02
+    while True:
+        try:
+            return _open(path, read_only=True)
+        except DatabaseLocked:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.5)
+
+
 def _open_for_write(path: Path) -> duckdb.DuckDBPyConnection:
     """Open for writing, waiting with backoff while another process holds the
     file (a SQL client left open, a review in progress)."""
@@ -167,7 +187,7 @@ def _open_for_write(path: Path) -> duckdb.DuckDBPyConnection:
 @contextmanager
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     with _one_at_a_time(path):
-        con = _open(path, read_only=True) if read_only else _open_for_write(path)
+        con = _open_for_read(path) if read_only else _open_for_write(path)
         try:
             if not read_only:
                 migrate(con)
