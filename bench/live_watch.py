@@ -278,7 +278,8 @@ def main() -> None:
     lines = [
         "# The live watch, side by side",
         "",
-        f"`python bench/live_watch.py --minutes {args.minutes:g} --burst {args.burst}"
+        f"`python bench/live_watch.py --minutes {args.minutes:g}"
+        + (" --latency-only" if args.latency_only else f" --burst {args.burst}")
         + (" --baseline BASELINE`" if args.baseline else "`"),
         "",
         "| figure | " + " | ".join(s.name for s in sides) + " |",
