@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.faults.helpers import good
+from tests.watch.helpers import children_of
 
 KQC = [sys.executable, "-m", "kqc"]
 
@@ -45,19 +46,6 @@ def _wait_for(proc: subprocess.Popen[str], lines: list[str], text: str, timeout:
     raise AssertionError("\n".join(lines))
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def test_serve_runs_the_console_beside_the_watch_and_stops_cleanly(tmp_path):
     (tmp_path / "inbox").mkdir()
     port = _free_port()
@@ -84,7 +72,7 @@ def test_serve_runs_the_console_beside_the_watch_and_stops_cleanly(tmp_path):
         (tmp_path / "inbox" / "lab_0001.csv").write_bytes(good(1))
         taken = _wait_for(proc, lines, "lab_0001.csv", 60)
         assert taken.rstrip().endswith("ingested, 2 rows")
-        children = _children(proc.pid)
+        children = children_of(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=120)

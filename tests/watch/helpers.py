@@ -105,3 +105,17 @@ class Watch:
                 self.proc.kill()
         self._reader.join(timeout=10)
         return code
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a watch's Prefect server, ...)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found

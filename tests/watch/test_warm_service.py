@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.helpers import bad, check_books, good
-from tests.watch.helpers import Watch
+from tests.watch.helpers import Watch, children_of
 
 KQC = [sys.executable, "-m", "kqc"]
 
@@ -30,19 +30,6 @@ def _aged(path: Path, data: bytes, seconds: float = 30) -> None:
     old = time.time() - seconds
     os.utime(tmp, (old, old))
     os.replace(tmp, path)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -118,7 +105,7 @@ def test_each_ingest_is_a_flow_run_in_the_watch_process(slow_rescan):
     assert len(runs) == before + 2
     assert all(r["state_type"] == "COMPLETED" for r in runs), runs
     # The only child of the watch is its Prefect server: no process per scan.
-    children = _children(watch.proc.pid)
+    children = children_of(watch.proc.pid)
     assert len(children) == 1, children
     command = Path(f"/proc/{children[0]}/cmdline").read_bytes().split(b"\0")
     assert b"prefect" in command and b"server" in command, command
@@ -181,7 +168,7 @@ def test_sigterm_during_a_run_lets_it_finish_and_leaves_no_process(tmp_path):
     inbox.mkdir(parents=True)
     watch = Watch(home, interval="60", settle="1")
     watch.wait_line("kqc watch: serving", timeout=180)
-    children = _children(watch.proc.pid)
+    children = children_of(watch.proc.pid)
     dropped = {}
     for i in range(300, 500):
         name = f"lab_{i:04d}.csv"
@@ -224,7 +211,7 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
             dropped[name] = 0 if is_bad else 2
             time.sleep(0.05)
         time.sleep(0.3 * round_)  # each kill at another moment of the work
-        server = _children(watch.proc.pid)
+        server = children_of(watch.proc.pid)
         watch.proc.kill()
         watch.proc.wait(timeout=30)
         deadline = time.monotonic() + 30
@@ -246,7 +233,7 @@ def test_kill_9_at_any_moment_loses_nothing(tmp_path):
 
 def _server_of(watch: Watch) -> int:
     """The pid of the watch's local `prefect server start`."""
-    for pid in _children(watch.proc.pid):
+    for pid in children_of(watch.proc.pid):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:

@@ -178,16 +178,12 @@ def _republish(db: Path, change: str) -> None:
     old snapshot keeps reading it (it is replaced by a rename). When the
     renewal fails the change stays recorded and the command exits 1, saying
     the snapshot is stale and how to renew it, so no one records it twice."""
-    from kqc.store.chain import write_heads
-    from kqc.store.publish import publish, snapshot_path
+    from kqc.store.publish import renew_snapshot, snapshot_path
 
-    try:
-        publish(db)
-        write_heads(db)
-    except Exception as err:
-        reason = err.message if isinstance(err, KqcError) else f"{type(err).__name__}: {err}"
+    reason = renew_snapshot(db)
+    if reason is not None:
         raise KqcError(
             f"{change} is recorded, but the snapshot for regulators {snapshot_path(db)} is"
             f" now stale, without it ({reason}); once that is fixed, run"
             f" `kqc publish --db {db}` to renew it (do not record the decision again)"
-        ) from err
+        )

@@ -201,36 +201,42 @@ def ingest(
     raise typer.Exit(max(_exit_code(outcomes), _snapshot_code(outcomes)))
 
 
+# The watch's own options, shared by `kqc watch` and `kqc serve`.
+WatchedInbox = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="INBOX",
+        help="Folder to watch (default: inbox/ beside the db).",
+        show_default=False,
+    ),
+]
+IntervalOption = Annotated[
+    float | None,
+    typer.Option(
+        "--interval",
+        help="Seconds between full rescans, besides file-system events"
+        " (default: $KQC_WATCH_INTERVAL, else 5).",
+        show_default=False,
+    ),
+]
+SettleOption = Annotated[
+    float | None,
+    typer.Option(
+        "--settle",
+        help="Seconds since a file's last write before it is taken"
+        " (default: $KQC_STABLE_SECONDS, else 1).",
+        show_default=False,
+    ),
+]
+
+
 def watch(
-    inbox_dir: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="INBOX",
-            help="Folder to watch (default: inbox/ beside the db).",
-            show_default=False,
-        ),
-    ] = None,
+    inbox_dir: WatchedInbox = None,
     db: DbOption = None,
     archive: ArchiveOption = None,
     quarantine: QuarantineOption = None,
-    interval: Annotated[
-        float | None,
-        typer.Option(
-            "--interval",
-            help="Seconds between full rescans, besides file-system events"
-            " (default: $KQC_WATCH_INTERVAL, else 5).",
-            show_default=False,
-        ),
-    ] = None,
-    settle: Annotated[
-        float | None,
-        typer.Option(
-            "--settle",
-            help="Seconds since a file's last write before it is taken"
-            " (default: $KQC_STABLE_SECONDS, else 1).",
-            show_default=False,
-        ),
-    ] = None,
+    interval: IntervalOption = None,
+    settle: SettleOption = None,
 ) -> None:
     """Keep ingesting what is dropped into INBOX: one long-lived process, a Prefect
     flow run per batch of settled files, one line per file; Ctrl-C stops it."""
@@ -246,14 +252,7 @@ def watch(
 
 
 def serve(
-    inbox_dir: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="INBOX",
-            help="Folder to watch (default: inbox/ beside the db).",
-            show_default=False,
-        ),
-    ] = None,
+    inbox_dir: WatchedInbox = None,
     host: Annotated[
         str, typer.Option("--host", help="Address the console listens on.")
     ] = "127.0.0.1",
@@ -261,24 +260,8 @@ def serve(
     db: DbOption = None,
     archive: ArchiveOption = None,
     quarantine: QuarantineOption = None,
-    interval: Annotated[
-        float | None,
-        typer.Option(
-            "--interval",
-            help="Seconds between full rescans of the inbox (default: $KQC_WATCH_INTERVAL,"
-            " else 5).",
-            show_default=False,
-        ),
-    ] = None,
-    settle: Annotated[
-        float | None,
-        typer.Option(
-            "--settle",
-            help="Seconds since a file's last write before it is taken"
-            " (default: $KQC_STABLE_SECONDS, else 1).",
-            show_default=False,
-        ),
-    ] = None,
+    interval: IntervalOption = None,
+    settle: SettleOption = None,
 ) -> None:
     """The live watch of INBOX and the QA console in one process; prints the console's and
     Prefect's addresses; Ctrl-C stops it."""

@@ -25,6 +25,7 @@ from kqc.console.sessions import SessionStore
 from kqc.console.upload_script import upload_js
 from kqc.console.views import TEMPLATES, make_views
 from kqc.errors import KqcError
+from kqc.store.connection import take_turns
 
 STATIC = TEMPLATES.with_name("static")
 
@@ -74,5 +75,9 @@ def make_app(
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={KqcError: store_unavailable},
     )
+    # Pages are served from several threads, beside the watch under `kqc
+    # serve`: this process's connections to the live file take their turns
+    # in the store (kqc.store.connection.take_turns).
+    take_turns(where.db)
     app.state.console = Console(where, SessionStore(secret, idle_minutes), make_views())
     return app

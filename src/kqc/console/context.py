@@ -1,17 +1,14 @@
 """What every route of one console app shares: where the data lives, the
-sessions, the templates, and the one lock its database calls take turns on.
-
-Why a lock: DuckDB refuses, inside one process, a read-only connection
-while a writable one to the same file is open (and the reverse), and the
-console serves pages from several threads. Store calls are short (a page
-reads a bounded few rows), so taking turns costs little.
+sessions and the templates. Store calls run on worker threads; their
+connections to the live file take turns in the store itself
+(kqc.store.connection.take_turns, which make_app sets), so the console's
+pages and the watch's runs in one process never open it side by side.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -29,17 +26,11 @@ class Console:
     where: Locations
     sessions: SessionStore
     views: Views
-    db_lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        """`fn(*args)` on a worker thread, one store call at a time: the event
-        loop keeps serving while DuckDB or argon2 work."""
-
-        def locked() -> T:
-            with self.db_lock:
-                return fn(*args, **kwargs)
-
-        return await run_in_threadpool(locked)
+        """`fn(*args)` on a worker thread: the event loop keeps serving while
+        DuckDB or argon2 work."""
+        return await run_in_threadpool(fn, *args, **kwargs)
 
 
 def console_of(request: Request) -> Console:

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from kqc.console.access import Viewer, forbidden, guarded
 from kqc.core.identity import may
-from kqc.errors import KqcError, UsageError
+from kqc.errors import UsageError
 from kqc.store.console_queries import flag_batch
 from kqc.store.dispositions import DECISIONS as DISPOSITIONS
 from kqc.store.dispositions import record_disposition
@@ -33,18 +33,15 @@ MAX_NOTE = 2000  # characters: a reason, not a report
 
 def _renew_snapshot(db: Path) -> str:
     """Renew the snapshot and the heads beside it; "" when done, else why not."""
-    from kqc.store.chain_heads import write_heads
-    from kqc.store.publish import publish
+    from kqc.store.publish import renew_snapshot
 
-    try:
-        publish(db)
-        write_heads(db)
-    except KqcError as err:
-        return (
-            f"; the snapshot for regulators could not be renewed ({err.message}):"
-            " run kqc publish once that is fixed"
-        )
-    return ""
+    reason = renew_snapshot(db)
+    if reason is None:
+        return ""
+    return (
+        f"; the snapshot for regulators could not be renewed ({reason}):"
+        " run kqc publish once that is fixed"
+    )
 
 
 async def _signer(viewer: Viewer) -> User | str:

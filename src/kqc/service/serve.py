@@ -105,9 +105,6 @@ def run(
 ) -> int:
     """Serve the console beside the watch until stopped; the watch's exit code."""
     _check_port(host, port)  # before Prefect's server is started for nothing
-    from kqc.store.connection import take_turns
-
-    take_turns(where.db)  # the watch's runs and the console's pages, one process
     return watch.run(
         where,
         interval,

@@ -16,7 +16,6 @@ hash now, computed as kqc.store.signatures computes it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -24,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from kqc.core.chain import row_hash
 from kqc.store.columns import has_table
 from kqc.store.connection import connect, rows, run, small_frame
 from kqc.store.evaluation import JUDGED_RESULTS
 from kqc.store.queries import require_database
-from kqc.store.reviews import SECOND_PERSON
-from kqc.store.signatures import _FLAG_FIELDS, batch_hash
+from kqc.store.reviews import pending_dismissals
+from kqc.store.signatures import batch_hash, flag_hashes
 
 if TYPE_CHECKING:
     import polars as pl
@@ -45,7 +43,6 @@ _SEVERITY_RANK = "CASE f.severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 ELS
 # A finding's cause: what an inconclusive finding says is missing (one cause,
 # one finding: kqc.core.rules.causes), else the rule that found it.
 _CAUSE = "coalesce(json_extract_string(f.evidence, '$.cause'), f.rule)"
-_SECOND_PERSON = ", ".join(f"'{s}'" for s in sorted(SECOND_PERSON))
 _WANTED = "(SELECT unnest(?::VARCHAR[]))"
 
 # The batch_status view (migration 0002) over the batches QA registered or
@@ -136,42 +133,6 @@ class BatchRecord:
     charts: ChartFrames | None = None  # what the charts read, when asked for
 
 
-def _current_flag_hashes(con: duckdb.DuckDBPyConnection, flag_ids: Sequence[str]) -> dict[str, str]:
-    """flag_id -> the hash a signature on the finding as it stands now would
-    carry (kqc.store.signatures.flag_hash, for many flags in one query)."""
-    if not flag_ids:
-        return {}
-    found = run(
-        con,
-        f"SELECT {', '.join(_FLAG_FIELDS)} FROM flags WHERE flag_id IN {_WANTED}",
-        [list(flag_ids)],
-    )
-    return {r[0]: row_hash(dict(zip(_FLAG_FIELDS, r, strict=True))) for r in found}
-
-
-def _awaiting(con: duckdb.DuckDBPyConnection, flag_ids: Sequence[str]) -> dict[str, Row]:
-    """flag_id -> its signed dismissal that waits for a second person (the
-    rule of kqc.store.reviews.pending_dismissal, for many flags at once)."""
-    if not flag_ids:
-        return {}
-    found = rows(
-        con,
-        "WITH latest AS (SELECT r.flag_id, r.decision, r.reviewer, r.note, r.reviewed_at,"
-        "   r.signature_id FROM flag_reviews r WHERE r.flag_id IN " + _WANTED + ""
-        "   QUALIFY row_number() OVER (PARTITION BY r.flag_id ORDER BY r.review_id DESC) = 1)"
-        " SELECT l.flag_id, l.reviewer, l.note, l.reviewed_at, s.user_id, s.full_name,"
-        "   s.record_hash, s.signature_id"
-        " FROM latest l JOIN flags f USING (flag_id) JOIN signatures s USING (signature_id)"
-        f" WHERE l.decision = 'dismiss' AND f.status = 'open' AND f.severity IN ({_SECOND_PERSON})"
-        "   AND NOT EXISTS (SELECT 1 FROM signatures v WHERE v.record_kind = 'dismissal'"
-        "     AND v.record_id = l.flag_id AND v.signature_id > s.signature_id"
-        "     AND v.record_hash = s.record_hash)",
-        [list(flag_ids)],
-    )
-    now = _current_flag_hashes(con, [r["flag_id"] for r in found])
-    return {r["flag_id"]: r for r in found if now.get(r["flag_id"]) == r["record_hash"]}
-
-
 def _with_reviews(con: duckdb.DuckDBPyConnection, found: list[Row]) -> list[Row]:
     """Each finding with its latest review (who, when, why, signed or not)
     and whether its dismissal waits for verification."""
@@ -199,7 +160,7 @@ def _with_reviews(con: duckdb.DuckDBPyConnection, found: list[Row]) -> list[Row]
             [ids],
         )
     }
-    waiting = _awaiting(con, ids)
+    waiting = pending_dismissals(con, ids)
     for r in found:
         r["review"] = latest.get(r["flag_id"])
         r["verification"] = verified.get(r["flag_id"])
@@ -342,13 +303,13 @@ def batch_record(db: Path, batch_id: str, *, charts: bool = False) -> BatchRecor
             [batch_id],
         )
         flag_ids = sorted({s["record_id"] for s in signatures if s["record_kind"] != "batch"})
-        now = _current_flag_hashes(con, flag_ids)
+        now = flag_hashes(con, flag_ids)
         batch_now = batch_hash(con, batch_id) if signatures else ""
         for s in signatures:
             current = batch_now if s["record_kind"] == "batch" else now.get(s["record_id"])
             s["counts"] = current == s["record_hash"]
         ids = [r[0] for r in run(con, "SELECT flag_id FROM flags WHERE batch_id = ?", [batch_id])]
-        waiting = _awaiting(con, ids)
+        waiting = pending_dismissals(con, ids)
         frames = _chart_frames(con, batch_id) if charts else None
     return BatchRecord(reviews, signatures, dispositions, waiting, frames)
 

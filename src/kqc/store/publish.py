@@ -43,6 +43,7 @@ from pathlib import Path
 
 import duckdb
 
+from kqc.errors import KqcError
 from kqc.store.connection import connect, run
 from kqc.store.errors import NotADatabase, StoreError
 from kqc.store.queries import require_database
@@ -272,3 +273,18 @@ def needs_conversion(db: Path) -> str | None:
     with connect(db, read_only=True) as con:
         version = storage_version(con)
     return None if opens_in_oldest_client(version) else conversion_note(str(db), version)
+
+
+def renew_snapshot(db: Path) -> str | None:
+    """Publish the snapshot and write the chain heads beside it, after a
+    decision was committed (a review, a disposition), so the snapshot never
+    reports a decision later than the database does. None when done; else
+    why not, in words: the decision stays recorded either way."""
+    from kqc.store.chain_heads import write_heads
+
+    try:
+        publish(db)
+        write_heads(db)
+    except Exception as err:  # any failure here leaves the decision standing
+        return err.message if isinstance(err, KqcError) else f"{type(err).__name__}: {err}"
+    return None

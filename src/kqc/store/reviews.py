@@ -12,19 +12,21 @@ is nothing to verify.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from kqc.core import identity
 from kqc.errors import UsageError
 from kqc.store.chain import CHAINS, next_review_id, seal
-from kqc.store.connection import run, transaction
+from kqc.store.connection import rows, run, transaction
 from kqc.store.ledger import FLAGS, record_rows
 from kqc.store.queries import require_database
-from kqc.store.signatures import Signature, flag_hash, sign
+from kqc.store.signatures import Signature, flag_hash, flag_hashes, sign
 from kqc.store.users import User
 
 DECISIONS = {"confirm": "confirmed", "dismiss": "dismissed", "verify": "dismissed"}
@@ -59,29 +61,37 @@ def _check(decision: str, signer: User, note: str | None) -> None:
         raise UsageError('a dismissal needs a reason: pass --note "why the finding does not hold"')
 
 
-def pending_dismissal(con: duckdb.DuckDBPyConnection, flag_id: str) -> tuple[int, int] | None:
-    """(review_id, user_id of the dismisser) of the flag's dismissal that waits
-    for verification, if there is one: the flag's latest decision, a signed
-    dismissal of the finding as it stands now, not verified since."""
-    rows = run(
+_SECOND_PERSON_SQL = ", ".join(f"'{s}'" for s in sorted(SECOND_PERSON))
+
+
+def pending_dismissals(
+    con: duckdb.DuckDBPyConnection, flag_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """flag_id -> its dismissal that waits for a second person, for each of
+    `flag_ids` that has one: the flag is an open critical or major finding,
+    its latest decision is a signed dismissal of the finding as it stands now,
+    not verified since. Each row: the dismissal's reviewer, note, reviewed_at,
+    and its signature's user_id, full_name, record_hash and signature_id."""
+    if not flag_ids:
+        return {}
+    found = rows(
         con,
-        "SELECT r.review_id, r.decision, s.user_id, s.record_hash, s.signature_id"
-        " FROM flag_reviews r LEFT JOIN signatures s USING (signature_id)"
-        " WHERE r.flag_id = ? ORDER BY r.review_id DESC LIMIT 1",
-        [flag_id],
+        "WITH latest AS (SELECT r.flag_id, r.decision, r.reviewer, r.note, r.reviewed_at,"
+        "   r.signature_id FROM flag_reviews r"
+        "   WHERE r.flag_id IN (SELECT unnest(?::VARCHAR[]))"
+        "   QUALIFY row_number() OVER (PARTITION BY r.flag_id ORDER BY r.review_id DESC) = 1)"
+        " SELECT l.flag_id, l.reviewer, l.note, l.reviewed_at, s.user_id, s.full_name,"
+        "   s.record_hash, s.signature_id"
+        " FROM latest l JOIN flags f USING (flag_id) JOIN signatures s USING (signature_id)"
+        " WHERE l.decision = 'dismiss' AND f.status = 'open'"
+        f"   AND f.severity IN ({_SECOND_PERSON_SQL})"
+        "   AND NOT EXISTS (SELECT 1 FROM signatures v WHERE v.record_kind = 'dismissal'"
+        "     AND v.record_id = l.flag_id AND v.signature_id > s.signature_id"
+        "     AND v.record_hash = s.record_hash)",
+        [list(flag_ids)],
     )
-    if not rows:
-        return None
-    review_id, decision, user_id, signed_hash, signature_id = rows[0]
-    if decision != "dismiss" or signature_id is None or signed_hash != flag_hash(con, flag_id):
-        return None
-    verified = run(
-        con,
-        "SELECT count(*) FROM signatures WHERE record_kind = 'dismissal' AND record_id = ?"
-        " AND signature_id > ? AND record_hash = ?",
-        [flag_id, signature_id, signed_hash],
-    )[0][0]
-    return None if verified else (int(review_id), int(user_id))
+    now = flag_hashes(con, [r["flag_id"] for r in found])
+    return {r["flag_id"]: r for r in found if now.get(r["flag_id"]) == r["record_hash"]}
 
 
 def record_review(db: Path, flag_id: str, decision: str, signer: User, note: str | None) -> Review:
@@ -153,13 +163,13 @@ def record_review(db: Path, flag_id: str, decision: str, signer: User, note: str
 
 
 def _verify(con: duckdb.DuckDBPyConnection, flag_id: str, signer: User, current: str) -> Signature:
-    pending = pending_dismissal(con, flag_id)
+    pending = pending_dismissals(con, [flag_id]).get(flag_id)
     if pending is None:
         raise UsageError(
             f"flag {flag_id} has no dismissal waiting for verification: only a signed"
             " dismissal of a critical or major finding, unchanged since, is verified"
         )
-    if pending[1] == signer.user_id:
+    if pending["user_id"] == signer.user_id:
         raise UsageError(
             f"{signer.name} dismissed flag {flag_id}: the verification must be another approver's"
         )

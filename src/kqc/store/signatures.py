@@ -18,6 +18,7 @@ Record hashes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,12 +67,26 @@ class Signature:
     record_hash: str
 
 
+def flag_hashes(con: duckdb.DuckDBPyConnection, flag_ids: Sequence[str]) -> dict[str, str]:
+    """flag_id -> the hash of each finding as it stands now, in one query
+    (a flag that does not exist is left out)."""
+    if not flag_ids:
+        return {}
+    found = run(
+        con,
+        f"SELECT {', '.join(_FLAG_FIELDS)} FROM flags"
+        " WHERE flag_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(flag_ids)],
+    )
+    return {str(r[0]): row_hash(dict(zip(_FLAG_FIELDS, r, strict=True))) for r in found}
+
+
 def flag_hash(con: duckdb.DuckDBPyConnection, flag_id: str) -> str:
     """The hash of the finding as it stands now (UsageError if there is none)."""
-    rows = run(con, f"SELECT {', '.join(_FLAG_FIELDS)} FROM flags WHERE flag_id = ?", [flag_id])
-    if not rows:
+    found = flag_hashes(con, [flag_id]).get(flag_id)
+    if found is None:
         raise UsageError(f"no flag {flag_id}: list the flags with `kqc flags`")
-    return row_hash(dict(zip(_FLAG_FIELDS, rows[0], strict=True)))
+    return found
 
 
 def batch_hash(con: duckdb.DuckDBPyConnection, batch_id: str) -> str:
