@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from kqc.flows.ingest import ingest_flow
-from kqc.pipeline.events import BATCH_STATUS, FLAG_OPENED
+from kqc.pipeline.events import BATCH_STATUS, FLAG_OPENED, WITHHELD
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -167,3 +167,32 @@ def test_a_known_batch_whose_finding_no_longer_holds_changes_status(site):
     assert change.resource["kqc.status"] == "INCOMPLETE"
     assert dict(change.payload) == {"batch": "EV-001", "before": "FAIL", "after": "INCOMPLETE"}
     assert flag_id not in {e.payload["flag_id"] for e in events_of(fixed, FLAG_OPENED)}
+
+
+def test_past_the_limit_the_rest_are_counted_in_one_event(site, monkeypatch):
+    """With KQC_MAX_EVENTS=1 the run sends its most severe finding one by
+    one and one kqc.events.withheld event that counts the others by
+    severity, labelled with the worst of them; no finding is sent twice."""
+    monkeypatch.setenv("KQC_MAX_EVENTS", "1")
+    first = run(site, "leaded.csv", LEADED)
+    settled(first)
+    with duckdb.connect(str(site.db), read_only=True) as con:
+        stored = con.execute(
+            "SELECT flag_id, severity FROM flags"
+            " ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'major' THEN 1 ELSE 2 END"
+        ).fetchall()
+    assert len(stored) > 1, "the case needs more than one finding"
+    [sent] = events_of(first, FLAG_OPENED)
+    assert sent.payload["severity"] == "critical"
+    assert sent.payload["flag_id"] in {f for f, s in stored if s == "critical"}
+    [rest] = events_of(first, WITHHELD)
+    held = {s: sum(1 for _, x in stored[1:] if x == s) for s in ("critical", "major", "minor")}
+    worst = next(s for s in ("critical", "major", "minor") if held[s])
+    assert rest.resource.id == "kqc.events"
+    assert rest.resource["kqc.severity"] == worst
+    assert rest.payload["findings"] == len(stored)
+    assert rest.payload["findings_sent"] == 1
+    assert rest.payload["findings_withheld"] == held
+    assert rest.payload["limit"] == 1
+    assert "kqc flags" in rest.payload["message"]
+    assert len(events_of(first, BATCH_STATUS)) == 1  # one batch: within the limit

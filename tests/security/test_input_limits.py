@@ -214,6 +214,8 @@ _SECONDS_SETTINGS = ["KQC_LOCK_WAIT", "KQC_STABLE_SECONDS"]
 _BAD_SETTINGS = [
     *((name, value) for name in _LIMIT_SETTINGS for value in ("0", "-5", "abc")),
     *((name, value) for name in _SECONDS_SETTINGS for value in ("-1", "abc", "nan")),
+    # 0 is a real choice here (send only the count of the findings)
+    *(("KQC_MAX_EVENTS", value) for value in ("-5", "abc", "1.5")),
 ]
 
 

@@ -112,6 +112,28 @@ def group_files() -> int:
     return int(text)
 
 
+MAX_EVENTS_ENV = "KQC_MAX_EVENTS"
+# Findings a run announces one by one (and, apart, status changes): a file of
+# a few samples raises a handful, while a whole export of bad data can raise
+# a hundred thousand, which would mean as many e-mails from an automation
+# and a minute of the Prefect server's time. Past this many, the rest are
+# counted in one event (kqc.pipeline.events).
+DEFAULT_MAX_EVENTS = 1_000
+
+
+def max_events() -> int:
+    """How many findings (and status changes) a run announces one by one ($KQC_MAX_EVENTS)."""
+    text = os.environ.get(MAX_EVENTS_ENV, "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_EVENTS
+    if not text.isdigit():
+        raise UsageError(
+            f"{MAX_EVENTS_ENV}={text!r} is not a whole number of events:"
+            f" set it to e.g. {DEFAULT_MAX_EVENTS} (0 sends only the count), or unset it"
+        )
+    return int(text)
+
+
 def check_environment() -> None:
     """Every setting above read once, so a bad value stops a command with one
     sentence (UsageError, exit 2) before any file moves, rather than in the
@@ -119,3 +141,4 @@ def check_environment() -> None:
     lock_wait_seconds()
     stable_seconds()
     group_files()
+    max_events()
