@@ -115,9 +115,7 @@ def batch_status(change: StatusChange) -> EventSpec:
     )
 
 
-def withheld(
-    flags: list[OpenedFlag], changes: list[StatusChange], most: int
-) -> EventSpec | None:
+def withheld(flags: list[OpenedFlag], changes: list[StatusChange], most: int) -> EventSpec | None:
     """The one event that counts the findings and status changes past the
     first `most` of each, or None when none was held back. Its resource
     carries the most severe severity held back, so an automation that
