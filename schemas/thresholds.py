@@ -138,7 +138,8 @@ def load_thresholds(path: Path | None = None) -> tuple[pl.DataFrame, str]:
                 f" fix {THRESHOLDS_ENV} or the file"
             ) from err
         name, edition = str(path), "house-"
-    key = (data, tuple(vocab.house_analytes()))
+    # The version says which file it came from, so the file is in the key.
+    key = (name, data, tuple(vocab.house_analytes()))
     if _validated_last is not None and _validated_last[0] == key:
         return _validated_last[1]
     found = _validated(data, name, edition)
@@ -146,10 +147,12 @@ def load_thresholds(path: Path | None = None) -> tuple[pl.DataFrame, str]:
     return found
 
 
-# The last thresholds validated, by their bytes and the house analytes they
+# The last thresholds validated, by their file, bytes and the house analytes they
 # were checked against: `kqc ingest` checks the file before any file moves
 # and the evaluation reads it again, and validating it costs some 0.5 s.
-_validated_last: tuple[tuple[bytes, tuple[object, ...]], tuple[pl.DataFrame, str]] | None = None
+_validated_last: tuple[tuple[str, bytes, tuple[object, ...]], tuple[pl.DataFrame, str]] | None = (
+    None
+)
 
 
 def _validated(data: bytes, name: str, edition: str) -> tuple[pl.DataFrame, str]:

@@ -67,3 +67,22 @@ def test_what_no_rule_reads_is_refused_with_its_row_and_column(tmp_path, old, ne
 def test_the_shipped_file_loads():
     frame, version = load_thresholds(SHIPPED)
     assert frame.height == len(thresholds()) and version
+
+
+def test_a_house_copy_of_the_shipped_file_keeps_its_own_version(tmp_path, monkeypatch):
+    """The validated thresholds are kept for the next load; one file's
+    version is never given for another with the same bytes."""
+    house = tmp_path / "house.csv"
+    house.write_bytes(SHIPPED.read_bytes())
+    monkeypatch.setenv("KQC_THRESHOLDS", str(house))
+    _, house_version = load_thresholds()
+    monkeypatch.delenv("KQC_THRESHOLDS")
+    _, shipped_version = load_thresholds()
+    assert house_version.startswith("house-")
+    assert shipped_version.startswith("2026.11-")
+    assert house_version.split("-")[-1] == shipped_version.split("-")[-1]
+    # An edit is a new version: the cache is keyed by the bytes too.
+    edited = house.read_bytes().replace(b"2026", b"2027", 1)
+    house.write_bytes(edited)
+    monkeypatch.setenv("KQC_THRESHOLDS", str(house))
+    assert load_thresholds()[1] != house_version
