@@ -38,7 +38,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-import live_watch  # noqa: E402  (the files it drops)
+import live_watch  # noqa: E402  (its header, and how it drops a file)
 
 WAIT_TARGET_S = 1.0
 PASSWORD = "a bench pass phrase, long"
@@ -71,12 +71,6 @@ def _file(batch: str, rows: int) -> bytes:
     lines = [f"Acme,{batch},{batch}-S1,Lead,90000,ppb"]
     lines += [f"Acme,{batch},{batch}-S{i},Mitragynine,1.{i % 9},%" for i in range(1, rows)]
     return (live_watch.HEADER + "\n".join(lines) + "\n").encode()
-
-
-def _drop(inbox: Path, name: str, data: bytes) -> None:
-    tmp = inbox / f".{name}.part"
-    tmp.write_bytes(data)
-    os.replace(tmp, inbox / name)
 
 
 def _signed_in(base: str):  # -> httpx.Client
@@ -153,7 +147,7 @@ def main() -> None:
                 raise SystemExit("kqc serve did not start: see " + str(home / "serve.out"))
             time.sleep(0.2)
         # A first batch with findings, so the pages have something to show.
-        _drop(home / "inbox", "first.csv", _file("FIRST", 30))
+        live_watch.drop(home / "inbox", "first.csv", _file("FIRST", 30))
         while "first.csv" not in (home / "serve.out").read_text():
             time.sleep(0.2)
         client = _signed_in(f"http://127.0.0.1:{port}")
@@ -241,9 +235,9 @@ def main() -> None:
             time.sleep(max(0.0, began + n - time.monotonic()))
             n += 1
             if n % 20 == 0:
-                _drop(home / "inbox", f"large_{n:05d}.csv", _file(f"BIG{n:05d}", 5000))
+                live_watch.drop(home / "inbox", f"large_{n:05d}.csv", _file(f"BIG{n:05d}", 5000))
             else:
-                _drop(home / "inbox", f"live_{n:05d}.csv", _file(f"L{n:05d}", 30))
+                live_watch.drop(home / "inbox", f"live_{n:05d}.csv", _file(f"L{n:05d}", 30))
         stop.set()
         for reader in readers:
             reader.join(timeout=60)

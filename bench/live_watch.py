@@ -108,7 +108,8 @@ def _watch(side: Side, home: Path) -> subprocess.Popen[str]:
     )
 
 
-def _drop(inbox: Path, name: str, data: bytes) -> None:
+def drop(inbox: Path, name: str, data: bytes) -> None:
+    """Drop a file whole: written aside, then renamed into the inbox."""
     tmp = inbox / f".{name}.part"
     tmp.write_bytes(data)
     os.replace(tmp, inbox / name)
@@ -132,7 +133,7 @@ def run_side(side: Side, work: Path, minutes: float, burst: int, latency_only: b
     started = time.monotonic()
     watch = _watch(side, home)
     try:
-        _drop(inbox, "first.csv", flagged_file("FIRST"))
+        drop(inbox, "first.csv", flagged_file("FIRST"))
         _wait(lambda: "FIRST" in snapshot.batches()[0], 300)
         side.figures["start until a first file is visible"] = f"{time.monotonic() - started:.1f} s"
         # One file a second, on the clock, whatever the watch does; a poller
@@ -166,7 +167,7 @@ def run_side(side: Side, work: Path, minutes: float, burst: int, latency_only: b
             n += 1
             batch = f"LIVE{n:05d}"
             dropped_at[batch] = time.monotonic()
-            _drop(inbox, f"live_{n:05d}.csv", flagged_file(batch))
+            drop(inbox, f"live_{n:05d}.csv", flagged_file(batch))
             last_drop = time.monotonic()
             if not rss_first and time.monotonic() - began >= 60:
                 rss_first = _rss_kb(watch.pid)
