@@ -140,6 +140,23 @@ def served(tmp_path):
     assert out.read_text().rstrip().endswith("kqc serve: stopped")
 
 
+def _click_through(driver, element) -> None:
+    """Click a submit button or link and wait for the page it leads to.
+    Chromium may answer the click before the form's POST and its redirect
+    have loaded: the old page must be gone and the new one loaded before the
+    next step reads the URL or navigates (a navigation too early would
+    cancel the POST)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    wait = WebDriverWait(driver, 60)
+    wait.until(expected_conditions.staleness_of(old_page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def _sign_in(driver, base: str, name: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -147,14 +164,14 @@ def _sign_in(driver, base: str, name: str) -> None:
     assert driver.current_url.startswith(f"{base}/signin"), driver.current_url
     driver.find_element(By.ID, "signin-name").send_keys(name)
     driver.find_element(By.ID, "signin-password").send_keys(PASSWORDS[name])
-    driver.find_element(By.ID, "signin-submit").click()
+    _click_through(driver, driver.find_element(By.ID, "signin-submit"))
     assert driver.find_element(By.ID, "user-login").text == name
 
 
 def _sign_out(driver, base: str) -> None:
     from selenium.webdriver.common.by import By
 
-    driver.find_element(By.ID, "signout-submit").click()
+    _click_through(driver, driver.find_element(By.ID, "signout-submit"))
     assert driver.current_url.startswith(f"{base}/signin"), driver.current_url
     driver.get(f"{base}/batch/{BATCH}")  # the session is gone: back to sign-in
     assert driver.current_url.startswith(f"{base}/signin"), driver.current_url
@@ -169,7 +186,7 @@ def _sign_form(driver, form_id: str, decision: str, note: str, password: str) ->
     if note:
         form.find_element(By.NAME, "note").send_keys(note)
     form.find_element(By.NAME, "password").send_keys(password)
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _click_through(driver, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
 
 def test_a_qa_leads_day_in_the_console(served, tmp_path):
@@ -239,7 +256,7 @@ def test_a_qa_leads_day_in_the_console(served, tmp_path):
             shutil.copyfile(shot, os.environ["KQC_SCREENSHOT_OUT"])
 
         # The release record: every signature's manifest, ready to print.
-        driver.find_element(By.ID, "release-record-link").click()
+        _click_through(driver, driver.find_element(By.ID, "release-record-link"))
         record = driver.page_source
         for expected in (
             BATCH,
