@@ -116,9 +116,12 @@ MAX_EVENTS_ENV = "KQC_MAX_EVENTS"
 # Findings a run announces one by one (and, apart, status changes): a file of
 # a few samples raises a handful, while a whole export of bad data can raise
 # a hundred thousand, which would mean as many e-mails from an automation
-# and a minute of the Prefect server's time. Past this many, the rest are
-# counted in one event (kqc.pipeline.events).
-DEFAULT_MAX_EVENTS = 1_000
+# and a minute of the Prefect server's time. A hundred is more than anyone
+# reads one by one, and the summary past it names its worst severity; a
+# thousand of each cost a 1,000-file ingest a second of its 12 (the server
+# stores and matches every event while the run still needs the cores).
+# Past this many, the rest are counted in one event (kqc.pipeline.events).
+DEFAULT_MAX_EVENTS = 100
 
 
 def max_events() -> int:

@@ -6,7 +6,7 @@ lab can wire e-mail, chat or a webhook to them (Prefect automations):
 - `kqc.batch.status` for every batch the run touched whose status changed,
   with the status before (None for a batch the run brought) and after;
 - `kqc.events.withheld` once, when a run has more of either than
-  $KQC_MAX_EVENTS (1,000): the first ones are sent, most severe (failing)
+  $KQC_MAX_EVENTS (100): the first ones are sent, most severe (failing)
   first, and this event counts the rest by severity, so a whole export of
   bad data raises one alert for its remainder instead of a hundred thousand.
 
