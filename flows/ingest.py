@@ -34,9 +34,10 @@ from kqc.files import inbox
 from kqc.flows.events import announce, before_judging
 from kqc.pipeline import triage
 from kqc.pipeline.evaluate import Evaluated, evaluate_pending
+from kqc.pipeline.outcomes import FileOutcome, IngestRun
 from kqc.pipeline.prepare import Prepared, Streamed, prepare_path
 from kqc.pipeline.prepare_many import prepare_many
-from kqc.pipeline.triage import FileOutcome, IngestRun, Pending, Places
+from kqc.pipeline.triage import Pending, Places
 from kqc.process import faults, progress, runlock
 from kqc.store.connection import LockWaitExpired
 from kqc.store.publish import publish

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kqc.service.server_start import ServerStart, heartbeats_only_where_read
+from kqc.service.server_start import ServerStart, heartbeats_off, heartbeats_only_where_read
 
 SCRIPT = """
 import json
@@ -231,6 +231,10 @@ def test_runs_on_the_embedded_server_send_no_heartbeats():
     with heartbeats_only_where_read(ServerStart(embedded=False)):
         assert get_current_settings().flows.heartbeat_frequency == default
     assert get_current_settings().flows.heartbeat_frequency == default
+    with heartbeats_off(True):
+        assert get_current_settings().flows.heartbeat_frequency is None
+    with heartbeats_off(False):
+        assert get_current_settings().flows.heartbeat_frequency == default
 
 
 def test_the_early_launch_is_prefects_own_command(tmp_path, prefect_home):

@@ -109,6 +109,19 @@ def test_each_ingest_is_a_flow_run_in_the_watch_process(slow_rescan):
     assert len(children) == 1, children
     command = Path(f"/proc/{children[0]}/cmdline").read_bytes().split(b"\0")
     assert b"prefect" in command and b"server" in command, command
+    # Its runs send no heartbeats to the server it started for itself (each
+    # would cost the run up to a second at its end), yet their events arrive.
+    assert _events(api, "prefect.flow-run.Completed")
+    assert _events(api, "prefect.flow-run.heartbeat") == []
+
+
+def _events(api: str, name: str) -> list[dict]:
+    body = json.dumps({"filter": {"event": {"name": [name]}}, "limit": 50})
+    request = urllib.request.Request(
+        f"{api}/events/filter", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())["events"]
 
 
 def _outcomes(stdout: str, home: Path) -> list[dict]:
@@ -148,6 +161,45 @@ def test_kqc_ingest_handed_to_the_watch_gives_the_outcomes_it_gives_alone(slow_r
     watch.wait_line("good_0110.csv: ingested, 2 rows")
     watch.wait_line("bad_0111.csv: rejected")
     assert handed[2] < cold[2], (handed[2], cold[2])
+
+
+def test_kqc_ingest_with_other_settings_than_the_watch_runs_under_its_own(slow_rescan, tmp_path):
+    """A house thresholds file named for one `kqc ingest` is not the watch's:
+    the watch refuses the request, and the command judges the file itself,
+    by the house file; a broken house file still stops it (exit 2), with the
+    file left where it was."""
+    watch = slow_rescan
+    shipped = Path(__file__).parents[2] / "schemas" / "thresholds.csv"
+    house = tmp_path / "house.csv"
+    # The same limits with Windows line ends: another file, another version.
+    house.write_bytes(shipped.read_bytes().replace(b"\n", b"\r\n"))
+    drop = watch.home / "drop-house"
+    drop.mkdir()
+    (drop / "good_0120.csv").write_bytes(good(120))
+    env = {**watch.env, "KQC_THRESHOLDS": str(house)}
+    command = [*KQC, "ingest", str(drop), "--db", str(watch.home / "kqc.duckdb"), "--json"]
+    done = subprocess.run(command, cwd=watch.home, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [o["status"] for o in _outcomes(done.stdout, watch.home)] == ["ingested"]
+    assert not any("good_0120.csv" in line for line in watch.lines), watch.lines[-5:]
+    import duckdb
+
+    with duckdb.connect(str(watch.home / "kqc.duckdb"), read_only=True) as con:
+        versions = {v for (v,) in con.execute("SELECT DISTINCT version FROM thresholds").fetchall()}
+        judged = con.execute(
+            "SELECT DISTINCT threshold_version FROM flags WHERE batch_id = 'B120'"
+        ).fetchall()
+    assert len(versions) == 1 and next(iter(versions)).startswith("house-"), versions
+    assert judged == [(next(iter(versions)),)], judged
+
+    house.write_text("rule,analyte\nheavy_metal,lead\n")
+    (drop / "good_0121.csv").write_bytes(good(121))
+    done = subprocess.run(command, cwd=watch.home, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "lacks the column(s) limit_value" in done.stderr
+    assert (drop / "good_0121.csv").exists()
 
 
 def test_the_rescan_finds_files_when_there_are_no_events(tmp_path):

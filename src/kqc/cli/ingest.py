@@ -62,17 +62,21 @@ def _hand_to_watch(paths: list[Path], where: Locations) -> Any:
 
     if not handoff.handoff_path(where.logs).exists():
         return None
-    _check_thresholds()
+    # The thresholds are not checked here: the watch serves only a request
+    # with its own settings, and its thresholds file is checked by every run
+    # it makes; a request it refuses is run here, which checks them first.
     target = handoff.Where.of(where.db, where.archive, where.quarantine)
     answer = handoff.hand_over(where.logs, target, paths)
     if answer is None:
         return None
     from kqc.errors import KqcError
-    from kqc.files.inbox import LeftAlone
-    from kqc.pipeline.triage import FileOutcome, IngestRun
+    from kqc.files.survey import LeftAlone
+    from kqc.pipeline.outcomes import FileOutcome, IngestRun
 
     if "error" in answer:
-        raise KqcError(str(answer["error"]))
+        error = KqcError(str(answer["error"]))
+        error.exit_code = 2 if answer.get("exit_code") == 2 else 1
+        raise error
     run = IngestRun([FileOutcome(**o) for o in answer["outcomes"]])
     run.left = [LeftAlone(Path(p), reason) for p, reason in answer["left"]]
     run.snapshot_problem = answer.get("snapshot_problem")
@@ -144,7 +148,7 @@ def _show_outcomes(outcomes: Any, as_json: bool, base: Path) -> None:
 
 def _show_left(outcomes: Any, base: Path, stream: Any) -> None:
     """Every inbox entry the run left alone, with why: no file waits without a word."""
-    from kqc.files.inbox import printable_name
+    from kqc.files.names import printable_name
 
     for left in getattr(outcomes, "left", []):
         try:

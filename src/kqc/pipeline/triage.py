@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kqc import store
 from kqc.config.settings import group_files
 from kqc.files import inbox
+from kqc.pipeline.outcomes import FileOutcome
 from kqc.pipeline.prepare import Prepared, Streamed
 
 
@@ -28,36 +29,6 @@ class Places:
     db: Path
     archive: Path
     quarantine: Path
-
-
-@dataclass(frozen=True)
-class FileOutcome:
-    file: str
-    sha256: str
-    status: str  # ingested | duplicate | rejected | failed (left in the inbox)
-    rows: int
-    errors: int
-    stored_as: str | None = None
-    errors_csv: str | None = None
-    kind: str | None = None
-    reason: str | None = None
-    # The file's columns holding values kqc does not read (kept in the
-    # archived file, not stored); None when the file was not read.
-    unused_columns: list[str] | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-class IngestRun(list[FileOutcome]):
-    """The run's outcomes, one per file, and what it says beside them: the
-    inbox entries it left alone (with why), and the sentence saying why the
-    snapshot could not be published, if it could not."""
-
-    def __init__(self, outcomes: list[FileOutcome] = ()) -> None:  # type: ignore[assignment]
-        super().__init__(outcomes)
-        self.left: list[inbox.LeftAlone] = []
-        self.snapshot_problem: str | None = None
 
 
 @dataclass(frozen=True)

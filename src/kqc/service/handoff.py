@@ -9,9 +9,13 @@ and quarantine it would use and the paths, and waits for the outcomes, which
 it prints exactly as it would its own. The watch runs the request as an
 ingest flow run of its own, between its scans (one run at a time).
 
-The watch takes a request only for the very places it serves: anything else,
-no watch, a stale file or a watch that does not answer, and `kqc ingest`
-runs the files itself, as before. No Prefect import here.
+The watch takes a request only for the very places it serves and with the
+very settings it runs under (every KQC_* setting that shapes an ingest: the
+thresholds and vocabulary files, the input limits, the events' limit ...):
+a `KQC_THRESHOLDS=house.csv kqc ingest` must be judged by house.csv, not by
+the file the watch was started with. Anything else, no watch, a stale file
+or a watch that does not answer, and `kqc ingest` runs the files itself, as
+before, checking its own settings then. No Prefect import here.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import queue
 import secrets
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,32 @@ _MAX_REQUEST = 16 << 20
 # How long `kqc ingest` waits to be connected and heard; the run itself may
 # take as long as it takes (a large file), so the answer is awaited unbounded.
 _CONNECT_TIMEOUT = 2.0
+
+
+# The settings that are the command's or the watch's own, not the ingest's:
+# the database is compared as a place (Where), the lock wait is the waiting
+# client's, and the timing is the watch's (it sets KQC_STABLE_SECONDS to its
+# own --settle, and has waited for the files it takes to settle).
+_NOT_THE_INGESTS = frozenset(
+    {"KQC_DB", "KQC_LOCK_WAIT", "KQC_STABLE_SECONDS", "KQC_WATCH_INTERVAL", "KQC_WATCH_EVENTS"}
+)
+# Settings that name a file: compared as the absolute path each process
+# reads (kqc.schemas.thresholds, kqc.config.house_vocabulary resolve them so).
+_FILE_SETTINGS = frozenset({"KQC_THRESHOLDS", "KQC_VOCABULARY"})
+
+
+def ingest_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The KQC_* settings an ingest runs under, as this process reads them
+    (an empty value is unset, as every setting reads it)."""
+    environ = os.environ if environ is None else environ
+    found = {}
+    for name, value in environ.items():
+        if not name.startswith("KQC_") or name in _NOT_THE_INGESTS or not value.strip():
+            continue
+        if name in _FILE_SETTINGS:
+            value = str(Path(value.strip()).expanduser().absolute())
+        found[name] = value
+    return found
 
 
 @dataclass(frozen=True)
@@ -69,6 +99,7 @@ class Listener:
 
     def __init__(self, logs: Path, where: Where, wake: Callable[[], None]) -> None:
         self._where = where
+        self._settings = ingest_settings()
         self._wake = wake
         self._token = secrets.token_hex(32)
         self._file = handoff_path(logs)
@@ -134,6 +165,8 @@ class Listener:
         )
         if asked != self._where or self._closed.is_set():
             return {"refused": "another database"}
+        if message.get("settings") != self._settings:
+            return {"refused": "other settings"}
         request = Request([Path(p) for p in message.get("paths", [])])
         self.requests.put(request)
         self._wake()
@@ -164,7 +197,12 @@ def hand_over(logs: Path, where: Where, paths: list[Path]) -> dict[str, Any] | N
         return None
     if Where(found.get("db"), found.get("archive"), found.get("quarantine")) != where:
         return None
-    message = {"token": token, **vars(where), "paths": [str(p) for p in paths]}
+    message = {
+        "token": token,
+        **vars(where),
+        "settings": ingest_settings(),
+        "paths": [str(p) for p in paths],
+    }
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=_CONNECT_TIMEOUT) as conn:
             conn.sendall((json.dumps(message) + "\n").encode())

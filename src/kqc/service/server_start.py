@@ -267,7 +267,17 @@ def heartbeats_only_where_read(started: ServerStart) -> Iterator[None]:
     this process, so none would ever be read, and stopping the heartbeat
     thread costs up to a second at the end of every run (it sleeps in
     one-second steps). On the lab's own server they are kept."""
-    if not started.embedded:
+    with heartbeats_off(started.embedded):
+        yield
+
+
+@contextmanager
+def heartbeats_off(off: bool) -> Iterator[None]:
+    """Flow runs started inside send no heartbeats when `off`: on a server
+    kqc started for itself (the embedded one, the watch's local one), which
+    stops with the process that runs the flows, so it never sees a run go
+    silent; joining the heartbeat thread costs every run up to a second."""
+    if not off:
         yield
         return
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
