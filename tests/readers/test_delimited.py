@@ -241,3 +241,20 @@ def test_ten_million_blank_lines_cost_no_memory():
     assert table.frame.select("Sample", "source_row").rows() == [("S1", 2), ("S2", 10_000_003)]
     assert peak < 40 << 20, f"peak {peak / (1 << 20):.0f} MB"
     assert time.perf_counter() - began < 10
+
+
+@pytest.mark.parametrize(
+    "blank_row",
+    [
+        b'"","","","","",""',
+        b" , , , , , ",
+        b"\t,,,,,",
+        b"\xc2\xa0,\xc2\xa0,,,,",
+        b",,,,,\xe2\x80\x83",
+    ],
+)
+def test_a_row_of_blank_cells_is_skipped_however_it_is_blank(blank_row):
+    # Quoted empties, spaces, a tab, and Unicode spaces (no-break, em): the
+    # quick look at first cells must not let any of them through as a row.
+    t = table(CSV.replace(b"ppm\nAcme", b"ppm\n" + blank_row + b"\nAcme", 1))
+    assert t.frame["source_row"].to_list() == [2, 4]

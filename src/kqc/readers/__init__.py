@@ -37,7 +37,9 @@ def read_bytes(name: str, data: bytes) -> ReadOutcome:
         outcome = _dispatch(name, data)
         if isinstance(outcome, SheetTables):
             return _sheets_long_cells(outcome)
-        return long_cells(outcome) if isinstance(outcome, RawTable) else outcome
+        if not isinstance(outcome, RawTable) or _cells_within_limit(data):
+            return outcome
+        return long_cells(outcome)
     except Exception as err:  # a reader bug must reject the file, never stop the run
         return [file_problem(f"the file could not be read ({type(err).__name__}: {err})")]
 
@@ -126,6 +128,13 @@ def is_delimited(name: str, head: bytes) -> bool:
         )
         or _looks_like_json(head)
     )
+
+
+def _cells_within_limit(data: bytes) -> bool:
+    """Whether no cell of this file can be over the limit, unread: a text
+    file's cells (CSV, JSON, in any encoding) hold no more characters than
+    the file has bytes. A workbook's can (its cells are unpacked)."""
+    return not data.startswith(b"PK") and len(data) <= limit(MAX_CELL_CHARS)
 
 
 def long_cells(table: RawTable) -> RawTable | list[Problem]:

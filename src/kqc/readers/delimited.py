@@ -356,14 +356,26 @@ def fast_frame(
     # A row of empty or whitespace-only cells holds nothing: the careful
     # reader skips it, so leave such rows to it. Only rows whose first cell
     # is blank can be: the rest are looked at only then.
-    blank = pl.all().str.strip_chars().fill_null("") == ""
-    first = pl.col(found.header[0])
-    maybe = frame.filter(first.is_null() | (first.str.strip_chars() == ""))
-    if maybe.height and maybe.select(pl.all_horizontal(blank).any()).item():
-        return None
+    if not _first_cells_filled(body, found.delimiter):
+        blank = pl.all().str.strip_chars().fill_null("") == ""
+        first = pl.col(found.header[0])
+        maybe = frame.filter(first.is_null() | (first.str.strip_chars() == ""))
+        if maybe.height and maybe.select(pl.all_horizontal(blank).any()).item():
+            return None
     return frame.with_columns(
         pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias("source_row")
     )
+
+
+def _first_cells_filled(body: bytes, delimiter: str) -> bool:
+    """Whether every line of an ASCII `body` starts with a character that is
+    neither whitespace, a quote nor the delimiter: then no row's first cell
+    is empty or blank, told by one search instead of a pass over the frame
+    (which cost a thousand small files a third of a second)."""
+    if not body.isascii():
+        return False  # Unicode has more whitespace: the frame is looked at
+    starts = re.compile(rb'(?m)^[ \t\r\n\x0b\x0c"' + re.escape(delimiter.encode()) + rb"]")
+    return starts.search(body) is None
 
 
 def careful_frame(text: str, found: Layout, first_row: int) -> pl.DataFrame | list[Problem]:

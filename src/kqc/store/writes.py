@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -397,13 +397,26 @@ def store_files(
                 elif f.results is not None:
                     chunks = iter(f.results)  # streamed: stored chunk by chunk
                     digest = Digest(RESULTS)
+                    # Each chunk is hashed on the converting thread while the
+                    # next one is inserted (that thread then converts the
+                    # next chunk: one at a time, in order, one chunk's copy
+                    # held); hashed here after each insert, the hashing of
+                    # ten million results was a second of the run.
+                    hashing: Future[None] | None = None
                     try:
                         for chunk in chunks:
-                            digest.update(_insert_results(con, _tagged(chunk, sha), now))
+                            stored = _insert_results(con, _tagged(chunk, sha), now)
+                            if hashing is not None:
+                                hashing.result()
+                            hashing = _converting().submit(digest.update, stored)
                             rows += chunk.height
                             samples.append(chunk.get_column("sample_id").unique())
                             batch_ids.append(chunk.get_column("batch_id").unique())
+                        if hashing is not None:
+                            hashing.result()
                     finally:
+                        if hashing is not None:
+                            wait([hashing])  # a failed insert leaves no hashing behind
                         # however the loop ends: a failed insert also stops
                         # the thread preparing the next chunk
                         getattr(chunks, "close", lambda: None)()
