@@ -261,3 +261,21 @@ def test_check_all_takes_limits_registered_later(monkeypatch):
     monkeypatch.setenv("KQC_MAX_TEST_ONLY_CELLS", "9")
     check_all()
     assert limit(added) == 9
+
+
+@pytest.mark.parametrize("before", [b"", b"JUNK"], ids=["zip", "bytes-before-the-zip"])
+def test_a_workbook_smaller_than_the_cell_limit_is_still_searched_for_long_cells(
+    monkeypatch, before
+):
+    # A text file's cells hold no more characters than it has bytes; a
+    # workbook's do not (they are unpacked), even one whose zip does not
+    # start the file: a 5 kB workbook holds a 20,000-character cell.
+    from tests.readers.books import workbook
+
+    monkeypatch.setenv("KQC_MAX_CELL_CHARS", "10000")
+    rows = [["Lab", "Batch", "Sample", "Analyte", "Result", "Unit"]]
+    rows.append(["Acme", "B1", "x" * 20_000, "Lead", 1, "ppm"])
+    data = before + workbook({"Results": rows})
+    assert len(data) < 10_000
+    sentence = one_problem(read_bytes("cell.xlsx", data))
+    assert "20,000 characters" in sentence and "KQC_MAX_CELL_CHARS" in sentence

@@ -37,7 +37,7 @@ def read_bytes(name: str, data: bytes) -> ReadOutcome:
         outcome = _dispatch(name, data)
         if isinstance(outcome, SheetTables):
             return _sheets_long_cells(outcome)
-        if not isinstance(outcome, RawTable) or _cells_within_limit(data):
+        if not isinstance(outcome, RawTable) or _cells_within_limit(name, data):
             return outcome
         return long_cells(outcome)
     except Exception as err:  # a reader bug must reject the file, never stop the run
@@ -66,7 +66,7 @@ def _dispatch(name: str, data: bytes) -> ReadOutcome:
                 " and save it as CSV or XLSX, and drop that file"
             )
         ]
-    if data.startswith(_ZIP_MAGIC) or lowered.endswith((".xlsx", ".xlsm")):
+    if _is_workbook(name, data):
         return _sheet(xlsx.read(name, data))
     if data.startswith(_OLE_MAGIC) or lowered.endswith(".xls"):
         return [
@@ -130,11 +130,18 @@ def is_delimited(name: str, head: bytes) -> bool:
     )
 
 
-def _cells_within_limit(data: bytes) -> bool:
+def _is_workbook(name: str, data: bytes) -> bool:
+    """Read as an XLSX workbook: by its zip signature, or by its name (a zip
+    with bytes before its signature still opens)."""
+    return data.startswith(_ZIP_MAGIC) or name.lower().endswith((".xlsx", ".xlsm"))
+
+
+def _cells_within_limit(name: str, data: bytes) -> bool:
     """Whether no cell of this file can be over the limit, unread: a text
     file's cells (CSV, JSON, in any encoding) hold no more characters than
-    the file has bytes. A workbook's can (its cells are unpacked)."""
-    return not data.startswith(b"PK") and len(data) <= limit(MAX_CELL_CHARS)
+    the file has bytes. A workbook's can (its cells are unpacked), whichever
+    way `_dispatch` told it was one."""
+    return not _is_workbook(name, data) and len(data) <= limit(MAX_CELL_CHARS)
 
 
 def long_cells(table: RawTable) -> RawTable | list[Problem]:
