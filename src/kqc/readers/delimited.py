@@ -371,7 +371,7 @@ def _first_cells_filled(body: bytes, delimiter: str) -> bool:
     """Whether every line of an ASCII `body` starts with a character that is
     neither whitespace, a quote nor the delimiter: then no row's first cell
     is empty or blank, told by one search instead of a pass over the frame
-    (which cost a thousand small files a third of a second)."""
+    (sampled with a profiler: some 0.7 s of a thousand small files' run)."""
     if not body.isascii():
         return False  # Unicode has more whitespace: the frame is looked at
     starts = re.compile(rb'(?m)^[ \t\r\n\x0b\x0c"' + re.escape(delimiter.encode()) + rb"]")

@@ -400,8 +400,10 @@ def store_files(
                     # Each chunk is hashed on the converting thread while the
                     # next one is inserted (that thread then converts the
                     # next chunk: one at a time, in order, one chunk's copy
-                    # held); hashed here after each insert, the hashing of
-                    # ten million results was a second of the run.
+                    # held). Hashed here after each insert, the hashing
+                    # waited on the run's path (sampled: some 0.6 CPU-s for
+                    # ten million results; the wall time saved is not yet
+                    # measured).
                     hashing: Future[None] | None = None
                     try:
                         for chunk in chunks:
