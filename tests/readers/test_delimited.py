@@ -253,8 +253,12 @@ def test_ten_million_blank_lines_cost_no_memory():
         b",,,,,\xe2\x80\x83",
     ],
 )
-def test_a_row_of_blank_cells_is_skipped_however_it_is_blank(blank_row):
+@pytest.mark.parametrize("rows_after", [0, 40_000], ids=["small", "over 1 MiB"])
+def test_a_row_of_blank_cells_is_skipped_however_it_is_blank(blank_row, rows_after):
     # Quoted empties, spaces, a tab, and Unicode spaces (no-break, em): the
-    # quick look at first cells must not let any of them through as a row.
-    t = table(CSV.replace(b"ppm\nAcme", b"ppm\n" + blank_row + b"\nAcme", 1))
-    assert t.frame["source_row"].to_list() == [2, 4]
+    # quick look at first cells (a small file) and the look at the frame (a
+    # large one) must not let any of them through as a row.
+    more = b"".join(b"Acme,B1,S%d,Lead,0.25,ppm\n" % i for i in range(rows_after))
+    t = table(CSV.replace(b"ppm\nAcme", b"ppm\n" + blank_row + b"\nAcme", 1) + more)
+    assert t.frame["source_row"].to_list()[:2] == [2, 4]
+    assert t.frame.height == 2 + rows_after
