@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +34,7 @@ from kqc.config.settings import lock_wait_seconds, stable_seconds
 from kqc.errors import KqcError
 from kqc.files import inbox
 from kqc.flows.events import announce, before_judging
-from kqc.pipeline import triage
+from kqc.pipeline import early_read, triage
 from kqc.pipeline.evaluate import Evaluated, evaluate_pending
 from kqc.pipeline.outcomes import FileOutcome, IngestRun
 from kqc.pipeline.prepare import Prepared, Streamed, prepare_path
@@ -59,8 +61,13 @@ def load_files(paths: list[Path]) -> list[Loaded]:
     written or was taken away since the scan."""
     loaded: list[Loaded] = []
     quiet_for = stable_seconds()
+    early = early_read.current()
     for path in paths:
-        dropped: Loaded
+        dropped: Loaded = early.take_loaded(path) if early is not None else None
+        if dropped is not None:
+            faults.point("loaded")
+            loaded.append(dropped)
+            continue
         try:
             if not inbox.settled(path, quiet_for):
                 loaded.append(None)
@@ -87,14 +94,21 @@ def known_files(
 
 @task(cache_policy=NO_CACHE)
 def prepare_files(files: list[tuple[str, bytes]]) -> list[Prepared]:
-    prepared = prepare_many(files)
+    early = early_read.current()
+    found = [early.take_prepared_bytes(data) if early else None for _, data in files]
+    todo = [f for f, done in zip(files, found, strict=True) if done is None]
+    rest = iter(prepare_many(todo) if todo else [])
+    prepared = [done if done is not None else next(rest) for done in found]
     faults.point("validated")
     return prepared
 
 
 @task(cache_policy=NO_CACHE)
 def prepare_large(name: str, path: Path, fingerprint: str | None) -> Prepared | Streamed:
-    prepared = prepare_path(name, path, fingerprint=fingerprint)
+    early = early_read.current()
+    prepared = early.take_prepared_path(name, path, fingerprint) if early is not None else None
+    if prepared is None:
+        prepared = prepare_path(name, path, fingerprint=fingerprint)
     faults.point("validated")
     if isinstance(prepared, Streamed) and progress.active():
         # Its rows are read as the store takes them: counted on their way.
@@ -321,6 +335,21 @@ def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> str 
     except Exception:
         logger.exception("the run's summary could not be recorded in Prefect")
     return problem
+
+
+@contextmanager
+def reading_early(paths: list[Path], places: Places, *, while_booting: bool) -> Iterator[None]:
+    """While Prefect's embedded server boots (`while_booting`), the first
+    files are read and prepared for the flow run that follows inside the
+    block (kqc.pipeline.early_read); what it did not take is let go at the end."""
+    if not while_booting:
+        yield
+        return
+    early_read.begin(paths, [places.archive, places.quarantine])
+    try:
+        yield
+    finally:
+        early_read.end()
 
 
 @flow(name="kqc-ingest", log_prints=False, validate_parameters=False)

@@ -44,15 +44,18 @@ def _run_ingest(paths: list[Path], where: Locations) -> Any:
     )
 
     server = start_embedded_server()
-    from kqc.flows.ingest import Places, ingest_flow  # loads while the server boots
+    from kqc.flows.ingest import Places, ingest_flow, reading_early  # loads while it boots
 
-    server.wait()
-    # Checked here, not first: the schema check's imports (pandera, polars)
-    # are loaded with the flow during the boot, and still no file has moved.
-    _check_thresholds()
     places = Places(db=where.db, archive=where.archive, quarantine=where.quarantine)
-    with heartbeats_only_where_read(server):
-        return ingest_flow(paths, places)  # an IngestRun: the outcomes, and what was left
+    # The first files are read and prepared while the server boots; the flow
+    # run takes them, or reads again what changed meanwhile.
+    with reading_early(paths, places, while_booting=server.process is not None):
+        server.wait()
+        # Checked here, not first: the schema check's imports (pandera, polars)
+        # are loaded with the flow during the boot, and still no file has moved.
+        _check_thresholds()
+        with heartbeats_only_where_read(server):
+            return ingest_flow(paths, places)  # an IngestRun: the outcomes, what was left
 
 
 def _hand_to_watch(paths: list[Path], where: Locations) -> Any:
