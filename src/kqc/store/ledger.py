@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import NamedTuple
 
 import duckdb
@@ -165,7 +166,7 @@ def row_digests(
         # Each row's bytes sliced by its offsets in one comprehension: a third
         # less time than a call a row (0.13 s against 0.17 s for 127,000 flags).
         offsets, data = texts.offsets.tolist(), texts.data
-        hashed = [sha256(data[a:b]).hexdigest() for a, b in zip(offsets, offsets[1:])]
+        hashed = [sha256(data[a:b]).hexdigest() for a, b in pairwise(offsets)]
         digests.update(zip(batch.column("key").to_pylist(), hashed, strict=True))
     return digests
 
