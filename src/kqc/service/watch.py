@@ -86,26 +86,47 @@ class _Stop:
 EVENTS_ENV = "KQC_WATCH_EVENTS"
 
 
+# How long the events thread may take to watch before the loop goes on
+# without it (its first scan and the rescans still find every file).
+_EVENTS_READY_S = 10.0
+
+
 @contextmanager
 def _inbox_events(folder: Path, wake: threading.Event, stop: threading.Event) -> Iterator[None]:
     """Wake the loop on every change in `folder` (watchfiles, in a thread);
-    without events (a file system that raises none) the rescan still runs."""
+    without events (a file system that raises none) the rescan still runs.
+
+    Entered only once the watcher is in place: a file dropped between the
+    loop's first scan and a watcher not yet watching would raise no event and
+    wait for the rescan, a minute by default. watchfiles yields on its first
+    quiet timeout (or first change), which is after its watch was added."""
+    ready = threading.Event()
 
     def listen() -> None:
-        if os.environ.get(EVENTS_ENV, "").strip().lower() in ("0", "off", "false", "no"):
-            return
         try:
+            if os.environ.get(EVENTS_ENV, "").strip().lower() in ("0", "off", "false", "no"):
+                return
             import watchfiles
 
-            for _ in watchfiles.watch(
-                folder, stop_event=stop, debounce=50, step=20, yield_on_timeout=False
+            for changes in watchfiles.watch(
+                folder,
+                stop_event=stop,
+                debounce=50,
+                step=20,
+                rust_timeout=200,
+                yield_on_timeout=True,
             ):
-                wake.set()
+                ready.set()
+                if changes:
+                    wake.set()
         except Exception as err:  # the rescan is the fallback
             _say(f"file-system events are not available ({err}); rescanning only")
+        finally:
+            ready.set()
 
     thread = threading.Thread(target=listen, name="kqc-inbox-events", daemon=True)
     thread.start()
+    ready.wait(_EVENTS_READY_S)
     try:
         yield
     finally:
