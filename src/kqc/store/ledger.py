@@ -180,6 +180,14 @@ def keyed_digests(
     if not wanted:
         return {}
     found: dict[str, str | None] = dict.fromkeys(wanted)
+    (rows,) = run(con, f"SELECT count(*) FROM {table.name}")[0]
+    if 2 * len(wanted) >= rows:
+        # Most of the table (a first ingest's flags): its rows digested whole
+        # cost less than the join that picks them (0.25 against 0.36 s for
+        # 127,000 flags).
+        every = row_digests(con, table)
+        found.update((key, every[key]) for key in wanted if key in every)
+        return found
     keyed = pl.DataFrame({"key": wanted}, schema={"key": pl.String})
     with registered(con, ledger_keys=keyed):
         found.update(
