@@ -162,7 +162,11 @@ def test_rejected_files_each_have_a_sentence_and_an_errors_csv_and_load_no_rows(
 
 
 def test_the_oversized_file_was_never_read_whole(run):
-    assert run["peak_mb"] < 1024, f"peak RSS {run['peak_mb']:.0f} MB for a 2 GiB file"
+    # Read whole, the 2 GiB file alone would take over 2,048 MB. The whole
+    # run (its Prefect server and workbook reader included) peaks at some
+    # 370 MB, yet twice in many full-suite runs at 1,030-1,080 MB, never
+    # seen alone; the bound stays well under the file's size.
+    assert run["peak_mb"] < 1536, f"peak RSS {run['peak_mb']:.0f} MB for a 2 GiB file"
 
 
 def test_sql_in_cells_is_stored_as_text_and_never_run(run):
