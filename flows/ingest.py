@@ -308,6 +308,7 @@ def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> str 
     publishes again. Returns why the snapshot was not published (the last
     good one is kept), if so."""
     logger = get_run_logger()
+    ingested = [o.sha256 for o in outcomes if o.status == "ingested"]
     before = before_judging(db)
     progress.phase("judging")
     announcing: threading.Thread | None = None
@@ -324,7 +325,6 @@ def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> str 
         # Beside the publishing, whose reading back is DuckDB's on every
         # core while the events are Python's (0.4 s for 200 events at ten
         # million results); in the run's context, so each event names it.
-        ingested = [o.sha256 for o in outcomes if o.status == "ingested"]
         announcing = threading.Thread(
             target=contextvars.copy_context().run,
             args=(announce, db, ingested, before, since),
@@ -344,7 +344,6 @@ def _after_files(db: Path, outcomes: list[FileOutcome], since: datetime) -> str 
         if announcing is not None:
             announcing.join()
     try:
-        ingested = [o.sha256 for o in outcomes if o.status == "ingested"]
         changes = summarize_run(db, ingested, since)
         record_run(changes, [o.status for o in outcomes], snapshot)
     except Exception:
